@@ -1,0 +1,14 @@
+/* Subcommands of the citadel-callout binary. Each takes the arguments after
+ * its own name (argv[0] is the subcommand name) and returns the exit status:
+ * 0 on success, 1 when the input was checked and found invalid, 2 on a usage
+ * error or an operational failure. */
+#ifndef CITADEL_CLI_H
+#define CITADEL_CLI_H
+
+#define CC_EXIT_OK 0
+#define CC_EXIT_INVALID 1
+#define CC_EXIT_USAGE 2
+
+int cc_cli_version(int argc, char **argv);
+
+#endif
