@@ -55,8 +55,7 @@ static void teardown(void)
 TestSuite(x509svid, .init = setup, .fini = teardown);
 
 /* Verifies chain with the suite's bundles at `at` and frees the chain. */
-static cc_status verify_at(STACK_OF(X509) *chain, int64_t at, cc_x509svid_info *info,
-                           cc_err *err)
+static cc_status verify_at(STACK_OF(X509) *chain, int64_t at, cc_x509svid_info *info, cc_err *err)
 {
     cr_assert_not_null(chain);
     cc_status status = cc_x509svid_verify(chain, bundles, at, info, err);
