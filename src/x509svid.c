@@ -210,10 +210,15 @@ static cc_status verify_failure(X509_STORE_CTX *ctx, int rc, cc_err *err)
     char subject[SUBJECT_MAX];
     format_subject(X509_STORE_CTX_get_current_cert(ctx), subject, sizeof(subject));
 
-    cc_status status = CC_ERR_CRYPTO;
+    /* A negative result is an internal failure that may leave the error code at X509_V_OK. */
     if (rc < 0)
-        status = CC_ERR_INTERNAL;
-    else if (code == X509_V_ERR_CERT_HAS_EXPIRED || code == X509_V_ERR_CERT_NOT_YET_VALID)
+        return cc_err_set(
+            err, CC_ERR_INTERNAL, "certificate path validation failed internally at depth %d: %s",
+            X509_STORE_CTX_get_error_depth(ctx),
+            code == X509_V_OK ? "no reason recorded" : X509_verify_cert_error_string(code));
+
+    cc_status status = CC_ERR_CRYPTO;
+    if (code == X509_V_ERR_CERT_HAS_EXPIRED || code == X509_V_ERR_CERT_NOT_YET_VALID)
         status = CC_ERR_EXPIRED;
 
     return cc_err_set(

@@ -247,6 +247,14 @@ Test(x509svid, duplicate_san_extension)
     expect_leaf_reject(&spec, CC_ERR_INVALID, "more than one subjectAltName extension");
 }
 
+Test(x509svid, malformed_san_extension)
+{
+    /* A subjectAltName whose value is an ASN.1 NULL instead of GeneralNames. */
+    cc_test_cert_spec spec = cc_test_spec_leaf(NULL);
+    spec.extra[0] = (cc_test_ext){"2.5.29.17", "DER:05:00"};
+    expect_leaf_reject(&spec, CC_ERR_INVALID, "subjectAltName extension is malformed");
+}
+
 Test(x509svid, uri_with_nul)
 {
     static const char uri[] = "spiffe://a.example/work\0load";
