@@ -60,8 +60,8 @@ static cc_status derive_shared_key(const cc_nkey *own_curve_key, const char *pee
 }
 
 static cc_status seal_with_shared(const uint8_t shared_key[crypto_box_BEFORENMBYTES],
-                                  const uint8_t *plain, size_t len, uint8_t **out,
-                                  size_t *out_len, cc_err *err)
+                                  const uint8_t *plain, size_t len, uint8_t **out, size_t *out_len,
+                                  cc_err *err)
 {
     if (len > SIZE_MAX - CC_XKEY_OVERHEAD || len > crypto_box_MESSAGEBYTES_MAX)
         return cc_err_set(err, CC_ERR_INVALID, "xkey plaintext of %zu bytes is too large", len);
@@ -95,9 +95,9 @@ static cc_status open_with_shared(const uint8_t shared_key[crypto_box_BEFORENMBY
         return cc_err_set(err, CC_ERR_NOMEM, "out of memory opening %zu bytes", len);
 
     const uint8_t *nonce = sealed + CC_XKEY_VERSION_LEN;
-    if (crypto_box_open_easy_afternm(buf, nonce + CC_XKEY_NONCE_LEN, len - CC_XKEY_VERSION_LEN -
-                                                                         CC_XKEY_NONCE_LEN,
-                                     nonce, shared_key) != 0) {
+    const uint8_t *boxed = nonce + CC_XKEY_NONCE_LEN; /* MAC, then ciphertext */
+    size_t boxed_len = len - CC_XKEY_VERSION_LEN - CC_XKEY_NONCE_LEN;
+    if (crypto_box_open_easy_afternm(buf, boxed, boxed_len, nonce, shared_key) != 0) {
         free(buf);
         return cc_err_set(err, CC_ERR_CRYPTO,
                           "xkey message failed authentication (MAC mismatch): it was not sealed "

@@ -64,8 +64,7 @@ Test(xkey, seals_empty_message)
 
     uint8_t *plain = NULL;
     size_t plain_len = 99;
-    cr_assert_eq(cc_xkey_open(&b.key, a.public_text, sealed, sealed_len, &plain, &plain_len,
-                              NULL),
+    cr_assert_eq(cc_xkey_open(&b.key, a.public_text, sealed, sealed_len, &plain, &plain_len, NULL),
                  CC_OK);
     cr_assert_eq(plain_len, 0);
     free(plain);
@@ -80,11 +79,11 @@ Test(xkey, uses_fresh_nonces)
 
     uint8_t *first = NULL, *second = NULL;
     size_t first_len = 0, second_len = 0;
-    cr_assert_eq(cc_xkey_seal(&a.key, b.public_text, (const uint8_t *)message, MESSAGE_LEN,
-                              &first, &first_len, NULL),
+    cr_assert_eq(cc_xkey_seal(&a.key, b.public_text, (const uint8_t *)message, MESSAGE_LEN, &first,
+                              &first_len, NULL),
                  CC_OK);
-    cr_assert_eq(cc_xkey_seal(&a.key, b.public_text, (const uint8_t *)message, MESSAGE_LEN,
-                              &second, &second_len, NULL),
+    cr_assert_eq(cc_xkey_seal(&a.key, b.public_text, (const uint8_t *)message, MESSAGE_LEN, &second,
+                              &second_len, NULL),
                  CC_OK);
     cr_assert_neq(memcmp(first + 4, second + 4, CC_XKEY_NONCE_LEN), 0);
     free(first);
@@ -131,9 +130,9 @@ Test(xkey, rejects_short_input)
     const size_t lengths[] = {0, 4, 28, 29, CC_XKEY_OVERHEAD - 1};
     for (size_t i = 0; i < sizeof(lengths) / sizeof(lengths[0]); i++) {
         cc_err err = {0};
-        cr_assert_eq(cc_xkey_open(&b.key, a.public_text, sealed, lengths[i], &plain, &plain_len,
-                                  &err),
-                     CC_ERR_INVALID, "length %zu", lengths[i]);
+        cr_assert_eq(
+            cc_xkey_open(&b.key, a.public_text, sealed, lengths[i], &plain, &plain_len, &err),
+            CC_ERR_INVALID, "length %zu", lengths[i]);
         cr_assert(contains(err.message, "too short"), "message: %s", err.message);
     }
 }
@@ -146,16 +145,15 @@ Test(xkey, rejects_wrong_version)
 
     uint8_t *sealed = NULL;
     size_t sealed_len = 0;
-    cr_assert_eq(cc_xkey_seal(&a.key, b.public_text, (const uint8_t *)message, MESSAGE_LEN,
-                              &sealed, &sealed_len, NULL),
+    cr_assert_eq(cc_xkey_seal(&a.key, b.public_text, (const uint8_t *)message, MESSAGE_LEN, &sealed,
+                              &sealed_len, NULL),
                  CC_OK);
     sealed[3] = '2';
 
     uint8_t *plain = NULL;
     size_t plain_len = 0;
     cc_err err = {0};
-    cr_assert_eq(cc_xkey_open(&b.key, a.public_text, sealed, sealed_len, &plain, &plain_len,
-                              &err),
+    cr_assert_eq(cc_xkey_open(&b.key, a.public_text, sealed, sealed_len, &plain, &plain_len, &err),
                  CC_ERR_INVALID);
     cr_assert(contains(err.message, "version"), "message: %s", err.message);
     free(sealed);
@@ -169,8 +167,8 @@ Test(xkey, rejects_tampered_bytes)
 
     uint8_t *sealed = NULL;
     size_t sealed_len = 0;
-    cr_assert_eq(cc_xkey_seal(&a.key, b.public_text, (const uint8_t *)message, MESSAGE_LEN,
-                              &sealed, &sealed_len, NULL),
+    cr_assert_eq(cc_xkey_seal(&a.key, b.public_text, (const uint8_t *)message, MESSAGE_LEN, &sealed,
+                              &sealed_len, NULL),
                  CC_OK);
 
     /* One position each in the nonce, the MAC and the ciphertext. */
@@ -180,9 +178,9 @@ Test(xkey, rejects_tampered_bytes)
         uint8_t *plain = NULL;
         size_t plain_len = 0;
         cc_err err = {0};
-        cr_assert_eq(cc_xkey_open(&b.key, a.public_text, sealed, sealed_len, &plain, &plain_len,
-                                  &err),
-                     CC_ERR_CRYPTO, "byte %zu flipped", positions[i]);
+        cr_assert_eq(
+            cc_xkey_open(&b.key, a.public_text, sealed, sealed_len, &plain, &plain_len, &err),
+            CC_ERR_CRYPTO, "byte %zu flipped", positions[i]);
         cr_assert(contains(err.message, "MAC"), "message: %s", err.message);
         sealed[positions[i]] ^= 0x01;
     }
@@ -201,14 +199,14 @@ Test(xkey, rejects_non_curve_keys)
     uint8_t *sealed = NULL;
     size_t sealed_len = 0;
     cc_err err = {0};
-    cr_assert_eq(cc_xkey_seal(&account, a.public_text, (const uint8_t *)"x", 1, &sealed,
-                              &sealed_len, &err),
-                 CC_ERR_INVALID);
+    cr_assert_eq(
+        cc_xkey_seal(&account, a.public_text, (const uint8_t *)"x", 1, &sealed, &sealed_len, &err),
+        CC_ERR_INVALID);
     cr_assert(contains(err.message, "curve"), "message: %s", err.message);
 
-    cr_assert_eq(cc_xkey_seal(&a.key, account_public, (const uint8_t *)"x", 1, &sealed,
-                              &sealed_len, &err),
-                 CC_ERR_INVALID);
+    cr_assert_eq(
+        cc_xkey_seal(&a.key, account_public, (const uint8_t *)"x", 1, &sealed, &sealed_len, &err),
+        CC_ERR_INVALID);
     cr_assert(contains(err.message, "wrong kind"), "message: %s", err.message);
     cr_assert_null(cc_xkey_cache_new(&account, 4, &err));
 }
@@ -247,9 +245,9 @@ Test(xkey_cache, agrees_with_uncached)
                  CC_OK);
     uint8_t *plain = NULL;
     size_t plain_len = 0;
-    cr_assert_eq(cc_xkey_cache_open(cache, server.public_text, sealed, sealed_len, &plain,
-                                    &plain_len, NULL),
-                 CC_OK);
+    cr_assert_eq(
+        cc_xkey_cache_open(cache, server.public_text, sealed, sealed_len, &plain, &plain_len, NULL),
+        CC_OK);
     cr_assert_eq(plain_len, MESSAGE_LEN);
     cr_assert_str_eq((const char *)plain, message);
     free(plain);
@@ -289,13 +287,13 @@ Test(xkey_cache, rejects_like_uncached)
     cr_assert_eq(cc_xkey_cache_open(cache, stranger.public_text, sealed, sealed_len, &plain,
                                     &plain_len, &err),
                  CC_ERR_CRYPTO);
-    cr_assert_eq(cc_xkey_cache_open(cache, server.public_text, sealed, 10, &plain, &plain_len,
-                                    &err),
-                 CC_ERR_INVALID);
+    cr_assert_eq(
+        cc_xkey_cache_open(cache, server.public_text, sealed, 10, &plain, &plain_len, &err),
+        CC_ERR_INVALID);
     cr_assert(contains(err.message, "too short"), "message: %s", err.message);
-    cr_assert_eq(cc_xkey_cache_open(cache, "XNOTAKEY", sealed, sealed_len, &plain, &plain_len,
-                                    &err),
-                 CC_ERR_INVALID);
+    cr_assert_eq(
+        cc_xkey_cache_open(cache, "XNOTAKEY", sealed, sealed_len, &plain, &plain_len, &err),
+        CC_ERR_INVALID);
     cr_assert(contains(err.message, "peer xkey"), "message: %s", err.message);
     cr_assert_eq(cc_xkey_cache_size(cache), 1, "only the valid stranger key was cached");
     free(sealed);
