@@ -6,6 +6,7 @@
  * never re-serialises: the signature is checked over the token's own bytes. */
 #include "citadel/natsjwt.h"
 
+#include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -31,9 +32,11 @@ static bool is_empty_value(const json_t *value)
     return false;
 }
 
-/* Appends the Go json.Marshal form of text: jansson's compact output already
- * matches except that Go also escapes '<', '>', '&', U+2028 and U+2029. These
- * bytes can only occur inside JSON strings, so a byte-wise rewrite is safe. */
+/* Rewrites jansson's compact JSON into the bytes Go's json.Marshal writes.
+ * Go also escapes '<', '>', '&', U+2028 and U+2029, and writes the hex digits
+ * of \u escapes in lowercase where jansson uses uppercase. These bytes occur
+ * only inside JSON strings, so a byte-wise rewrite is safe. Returns a
+ * malloc'd string or NULL. */
 static char *go_escape(const char *text)
 {
     size_t len = strlen(text);
@@ -44,7 +47,14 @@ static char *go_escape(const char *text)
     size_t n = 0;
     for (size_t i = 0; i < len; i++) {
         unsigned char c = (unsigned char)text[i];
-        if (c == '<' || c == '>' || c == '&') {
+        if (c == '\\' && i + 1 < len) {
+            /* Copy an escape whole, so an escaped backslash is not read as
+             * the start of another escape. */
+            size_t escape_len = text[i + 1] == 'u' && i + 5 < len ? 6 : 2;
+            for (size_t j = 0; j < escape_len; j++)
+                out[n++] = (char)tolower((unsigned char)text[i + j]);
+            i += escape_len - 1;
+        } else if (c == '<' || c == '>' || c == '&') {
             n += (size_t)sprintf(out + n, "\\u%04x", c);
         } else if (c == 0xE2 && i + 2 < len && (unsigned char)text[i + 1] == 0x80 &&
                    ((unsigned char)text[i + 2] == 0xA8 || (unsigned char)text[i + 2] == 0xA9)) {
@@ -157,9 +167,11 @@ static cc_status check_encodable(const json_t *claims, cc_err *err)
 }
 
 /* Builds the full claims object in Go order: aud, exp, jti, iat, iss, name,
- * nbf, sub, nats. Returns a new reference or NULL with err set. */
-static json_t *build_ordered_claims(const json_t *claims, const char *iss, int64_t iat, cc_err *err)
+ * nbf, sub, nats. On success *out is a new reference. */
+static cc_status build_ordered_claims(const json_t *claims, const char *iss, int64_t iat,
+                                      json_t **out, cc_err *err)
 {
+    cc_status status = CC_ERR_NOMEM;
     json_t *base = json_object();
     json_t *ordered = json_object();
     if (base == NULL || ordered == NULL)
@@ -177,7 +189,8 @@ static json_t *build_ordered_claims(const json_t *claims, const char *iss, int64
         goto nomem;
 
     char jti[CC_JWT_JTI_LEN + 1];
-    if (cc_jwt_compute_jti(base, jti, err) != CC_OK)
+    status = cc_jwt_compute_jti(base, jti, err);
+    if (status != CC_OK)
         goto fail;
 
     static const char *const order[] = {"aud", "exp", "jti", "iat", "iss", "name", "nbf", "sub"};
@@ -191,14 +204,15 @@ static json_t *build_ordered_claims(const json_t *claims, const char *iss, int64
         goto nomem;
 
     json_decref(base);
-    return ordered;
+    *out = ordered;
+    return CC_OK;
 
 nomem:
-    cc_err_set(err, CC_ERR_NOMEM, "out of memory building JWT claims");
+    status = cc_err_set(err, CC_ERR_NOMEM, "out of memory building JWT claims");
 fail:
     json_decref(base);
     json_decref(ordered);
-    return NULL;
+    return status;
 }
 
 /* Signs "header_b64.claims_b64" and returns the malloc'd token. */
@@ -273,9 +287,10 @@ cc_status cc_jwt_encode(const json_t *claims, const cc_nkey *signer, int64_t iat
 
     char *payload = NULL;
     char *claims_b64 = NULL;
-    json_t *ordered = build_ordered_claims(claims, iss, iat, err);
-    if (ordered == NULL)
-        return err != NULL ? err->status : CC_ERR_NOMEM;
+    json_t *ordered = NULL;
+    status = build_ordered_claims(claims, iss, iat, &ordered, err);
+    if (status != CC_OK)
+        return status;
 
     payload = dump_go_json(ordered);
     if (payload != NULL)

@@ -182,6 +182,21 @@ Test(jwt_encode, escapes_html_like_go)
     json_decref(claims);
 }
 
+Test(jwt_encode, escapes_control_like_go)
+{
+    /* Go writes "\u001f" with lowercase hex, jansson "\u001F"; an escaped
+     * backslash before "u" must stay a backslash. */
+    json_t *claims = user_claims();
+    json_object_set_new(claims, "name", json_string("a\x1f\\uABCD\n"));
+    char *token = encode_or_fail(claims, NOW);
+    char *payload = claims_segment(token);
+
+    cr_assert(contains(payload, "\"name\":\"a\\u001f\\\\uABCD\\n\""), "%s", payload);
+    free(payload);
+    free(token);
+    json_decref(claims);
+}
+
 Test(jwt_encode, round_trip)
 {
     json_t *claims = user_claims();
