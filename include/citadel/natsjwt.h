@@ -87,8 +87,8 @@ cc_status cc_jwt_sha512_256(const uint8_t *data, size_t len, uint8_t out[32], cc
  * re-serialisation) and signs them with signer. This exists for tests and
  * tools that need tokens the encoder refuses to write, such as version 1
  * claims. On success *out is malloc'd and the caller frees it. */
-cc_status cc_jwt_sign_raw(const char *header_json, const char *claims_json,
-                          const cc_nkey *signer, char **out, cc_err *err);
+cc_status cc_jwt_sign_raw(const char *header_json, const char *claims_json, const cc_nkey *signer,
+                          char **out, cc_err *err);
 
 /* Parses a token without checking its signature or validity times.
  *

@@ -32,8 +32,7 @@ cc_test_nats_server *cc_test_nats_server_new(cc_err *err);
  * starts the server. Waits up to 10 seconds for the ports file. On failure
  * err contains the reason and cc_test_nats_server_log() may show the server's
  * own message. */
-cc_status cc_test_nats_server_start(cc_test_nats_server *srv, const char *config_body,
-                                    cc_err *err);
+cc_status cc_test_nats_server_start(cc_test_nats_server *srv, const char *config_body, cc_err *err);
 
 /* cc_test_nats_server_new() plus cc_test_nats_server_start(). NULL on
  * failure; the temp directory is removed then. */
