@@ -12,7 +12,9 @@
  * version 2.10 or newer, because the auth callout first appeared in 2.10.0.
  *
  * The server process gets SIGKILL when the test process dies (Linux
- * PR_SET_PDEATHSIG), so a failed assertion does not leave it running. */
+ * PR_SET_PDEATHSIG), so a failed assertion does not leave it running.
+ * NOTE: the signal fires when the thread that started the server exits, so
+ * start servers from the test's main thread. */
 #ifndef CITADEL_TEST_NATSSERVER_H
 #define CITADEL_TEST_NATSSERVER_H
 
