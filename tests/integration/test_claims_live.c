@@ -1,6 +1,6 @@
 /* The claims codecs against real nats-server traffic: a test responder in
  * the callout account decodes the server's authorization request with
- * cc_auth_request_decode() and answers with a response and user JWT from our
+ * cc_auth_request_decode() and replies with a response and user JWT from our
  * builders. This checks the request parser against what the server really
  * sends and the builders against what it really accepts; the callout
  * service itself is tested elsewhere. */
