@@ -14,6 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "citadel/bundle_load.h"
 #include "citadel/error.h"
 #include "citadel/log.h"
 
@@ -27,25 +28,6 @@
 #define CC_CONFIG_DEFAULT_AUDIT_MAX_AGE_SECONDS (90 * 24 * 3600)
 #define CC_CONFIG_DEFAULT_AUDIT_DUPLICATE_WINDOW_SECONDS 120
 #define CC_CONFIG_DEFAULT_AUDIT_QUEUE_SIZE 4096
-
-/* Where the trust bundle of one trust domain comes from. */
-typedef enum cc_config_trust_kind {
-    CC_CONFIG_TRUST_BUNDLE_PEM,    /* PEM file of CA certificates (X.509 authorities only) */
-    CC_CONFIG_TRUST_SPIFFE_BUNDLE, /* SPIFFE bundle (JWKS) file: X.509 and JWT authorities */
-} cc_config_trust_kind;
-
-typedef struct cc_config_trust_domain {
-    char *name; /* trust domain name, such as "citadel.mesh" */
-    cc_config_trust_kind kind;
-    char *path; /* absolute */
-} cc_config_trust_domain;
-
-/* Files written by spiffe-helper for the service's own trust domain. */
-typedef struct cc_config_spiffe_helper {
-    char *trust_domain;
-    char *bundle_pem; /* absolute; X.509 authorities */
-    char *jwt_bundle; /* absolute, or NULL; JWKS of JWT authorities */
-} cc_config_spiffe_helper;
 
 typedef struct cc_config_nats {
     char **servers; /* at least one URL */
@@ -84,11 +66,11 @@ typedef struct cc_config {
     char *xkey_seed_file;   /* absolute, or NULL; curve seed ("SX...") for sealed requests */
     char *default_account;
     int64_t max_ttl_seconds;
-    cc_config_trust_domain *trust_domains;
-    size_t trust_domain_count;
-    char *bundle_map; /* absolute, or NULL */
-    bool has_spiffe_helper;
-    cc_config_spiffe_helper spiffe_helper;
+    /* Trust bundle sources in config order: each "trust_domains" entry (PEM
+     * or SPIFFE bundle), then "bundle_map", then "spiffe_helper". Paths are
+     * absolute, and all strings are owned by the config. */
+    cc_bundle_source *bundle_sources;
+    size_t bundle_source_count;
     cc_config_jwt_svid jwt_svid;
     char *policy_dir; /* absolute */
     cc_config_audit audit;
