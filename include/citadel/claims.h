@@ -180,8 +180,7 @@ typedef struct cc_user_claims {
     cc_claims_strings tags;
     const char *issuer_account; /* required when signed by a signing key; optional */
 
-    cc_jwt jwt;    /* set by decode only */
-    void *storage; /* arrays allocated by decode; freed by cc_user_claims_free() */
+    cc_jwt jwt; /* set by decode only; jwt.token != NULL marks a decoded struct */
 } cc_user_claims;
 
 /* Zeroes claims and sets subs, data and payload to CC_USER_NO_LIMIT. */
@@ -204,8 +203,8 @@ cc_status cc_user_claims_encode(const cc_user_claims *claims, const cc_nkey *sig
 cc_status cc_user_claims_decode(const char *token, size_t len, int64_t now, cc_user_claims *out,
                                 cc_err *err);
 
-/* Frees what decode allocated and zeroes claims. Does nothing harmful to a
- * struct the caller filled for encode: caller-owned pointers are not freed. */
+/* Frees what decode allocated and zeroes claims. On a struct that the caller
+ * filled for encode (jwt.token is NULL) it frees nothing. */
 void cc_user_claims_free(cc_user_claims *claims);
 
 /* Checks one subject for a permission list. allow_queue permits the form

@@ -30,7 +30,7 @@ cc_test_nats_server *cc_test_nats_server_new(cc_err *err);
 
 /* Writes the config (harness lines, then config_body; NULL for none) and
  * starts the server. Waits up to 10 seconds for the ports file. On failure
- * the error says why and cc_test_nats_server_log() may show the server's
+ * err contains the reason and cc_test_nats_server_log() may show the server's
  * own message. */
 cc_status cc_test_nats_server_start(cc_test_nats_server *srv, const char *config_body,
                                     cc_err *err);
