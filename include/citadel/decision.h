@@ -121,12 +121,13 @@ typedef struct cc_decision {
     char *client_kind; /* "Client" or "Leafnode" */
     char *client_type; /* "nats", "websocket", "mqtt", or NULL */
 
-    char *svid_serial;      /* leaf serial number, uppercase hex */
+    char *svid_serial;      /* leaf serial number, lowercase hex */
     char *svid_fingerprint; /* SHA-256 of the leaf DER, lowercase hex */
     int64_t svid_not_after; /* earliest notAfter in the chain, 0 if none */
     bool jwt_svid_used;
     int64_t jwt_svid_exp; /* 0 when no JWT-SVID was used */
     int64_t user_jwt_exp; /* 0 when no user JWT was issued */
+    bool encrypted;       /* the request was sealed with xkey */
 
     /* Payload to publish on the reply subject: the response JWT, sealed to the
      * server's xkey when the request was sealed. Empty (len 0) when the request
@@ -142,17 +143,18 @@ typedef struct cc_decision {
 /* Decides on req and fills *out (which need not be initialised).
  *
  * Returns CC_OK when *out contains a decision, allowed or denied. Another status
- * means an internal failure (out of memory, a library call failed); *out is
- * then a deny with code CC_DECISION_INTERNAL and an empty response, and err
- * says what failed, so the caller can still publish and audit it. The caller
+ * means an internal failure (out of memory, a library call failed). *out is
+ * then a deny with code CC_DECISION_INTERNAL and err says what failed. Its
+ * response is a signed error when the request had decoded and the signing
+ * worked, else empty, so the caller can still publish and audit it. The caller
  * calls cc_decision_clear(out) in both cases.
  *
  * The audit event is a JSON object with: "ts" (RFC 3339 UTC of ctx->now),
  * "decision_id", "decision" ("allow" or "deny"), "code", "reason",
  * "spiffe_id", "trust_domain", "rule", "account", "user_nkey",
  * "server" {"id", "name"}, "client" {"host", "id", "name", "kind", "type"},
- * "svid" {"serial", "fingerprint_sha256", "not_after"}, "jwt_svid" {"exp"}
- * and "user_jwt_exp"; unknown values are omitted. It never contains a secret:
+ * "svid" {"serial", "fingerprint_sha256", "not_after"}, "jwt_svid" {"exp"},
+ * "user_jwt_exp" and "encrypted"; unknown values are omitted. It never contains a secret:
  * no password, token, JWT, signature or seed from the request or context. */
 cc_status cc_decision_evaluate(const cc_decision_context *ctx, const cc_decision_request *req,
                                cc_decision *out, cc_err *err);
