@@ -162,12 +162,12 @@ typedef struct cc_user_claims {
     int64_t nbf;          /* Unix seconds; 0 for none */
 
     cc_user_permission pub;
-    cc_user_permission sub; /* allow entries may have the queue form "subject queue" */
+    cc_user_permission sub; /* entries may have the queue form "subject queue" */
     bool has_resp;          /* write "resp" (allow replies to received requests) */
     int64_t resp_max;       /* messages per request; 0 lets the server use 1 */
     int64_t resp_ttl_ns;    /* nanoseconds; 0 lets the server use 2 minutes */
 
-    cc_claims_strings src; /* CIDR ranges or addresses */
+    cc_claims_strings src; /* CIDR ranges such as "10.0.0.0/8" */
     cc_user_time_range *times;
     size_t time_count;
     const char *times_location; /* IANA zone name, or NULL */
@@ -204,7 +204,7 @@ cc_status cc_user_claims_decode(const char *token, size_t len, int64_t now, cc_u
                                 cc_err *err);
 
 /* Frees what decode allocated and zeroes claims. On a struct that the caller
- * filled for encode (jwt.token is NULL) it frees nothing. */
+ * filled for encode (jwt.token is NULL) it does nothing. */
 void cc_user_claims_free(cc_user_claims *claims);
 
 /* Checks one subject for a permission list. allow_queue permits the form
