@@ -16,6 +16,7 @@ typedef struct command {
 
 static const command commands[] = {
     {"version", cc_cli_version, "print the version"},
+    {"spiffeid", cc_cli_spiffeid, "check SPIFFE IDs against the strict parser"},
 };
 
 static void print_usage(FILE *out)
