@@ -16,6 +16,7 @@ typedef struct command {
 
 static const command commands[] = {
     {"version", cc_cli_version, "print the version"},
+    {"jwt", cc_cli_jwt, "decode a NATS JWT and check its signature"},
 };
 
 static void print_usage(FILE *out)

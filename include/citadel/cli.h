@@ -11,4 +11,7 @@
 
 int cc_cli_version(int argc, char **argv);
 
+/* citadel-callout jwt decode TOKEN|-: prints a NATS JWT's header and claims. */
+int cc_cli_jwt(int argc, char **argv);
+
 #endif
