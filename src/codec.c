@@ -67,8 +67,8 @@ static int base32_value(char c)
     return -1;
 }
 
-cc_status cc_base32_decode(const char *in, size_t n, uint8_t *out, size_t out_size,
-                           size_t *out_len, cc_err *err)
+cc_status cc_base32_decode(const char *in, size_t n, uint8_t *out, size_t out_size, size_t *out_len,
+                           cc_err *err)
 {
     /* Unpadded base32 of k bytes has a length of 0, 2, 4, 5 or 7 modulo 8. */
     size_t rest = n % 8;

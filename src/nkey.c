@@ -190,8 +190,8 @@ cc_status cc_nkey_decode_public(const char *text, cc_nkey_kind expected, cc_nkey
                           "a public key is expected; pass the public key instead");
 
     uint8_t buf[PUBLIC_RAW_LEN];
-    cc_status status = decode_text(text, len, CC_NKEY_PUBLIC_LEN, "public nkey", buf,
-                                   sizeof(buf), err);
+    cc_status status =
+        decode_text(text, len, CC_NKEY_PUBLIC_LEN, "public nkey", buf, sizeof(buf), err);
     if (status != CC_OK)
         return status;
 
@@ -255,9 +255,9 @@ cc_status cc_nkey_decode_seed(const char *text, cc_nkey_kind expected, cc_nkey_k
     uint8_t prefix = (uint8_t)(((buf[0] & 0x07) << 5) | ((buf[1] & 0xF8) >> 3));
     const kind_info *info = find_prefix(prefix);
     if (info == NULL) {
-        status = cc_err_set(err, CC_ERR_INVALID,
-                            "invalid seed: wrong kind: prefix byte 0x%02x is not a key kind",
-                            prefix);
+        status =
+            cc_err_set(err, CC_ERR_INVALID,
+                       "invalid seed: wrong kind: prefix byte 0x%02x is not a key kind", prefix);
         goto cleanup;
     }
     status = check_kind(info, expected, "seed", err);
@@ -299,8 +299,7 @@ static cc_status keypair_from_raw(cc_nkey_kind kind, const uint8_t seed[32], cc_
     return CC_OK;
 }
 
-cc_status cc_nkey_from_seed(const char *seed_text, cc_nkey_kind expected, cc_nkey *key,
-                            cc_err *err)
+cc_status cc_nkey_from_seed(const char *seed_text, cc_nkey_kind expected, cc_nkey *key, cc_err *err)
 {
     if (seed_text == NULL)
         return cc_err_set(err, CC_ERR_INVALID, "missing seed");
@@ -453,12 +452,10 @@ static cc_status open_private_file(const char *path, int *fd, size_t *size, cc_e
     struct stat st;
     cc_status status = CC_OK;
     if (fstat(file, &st) != 0) {
-        status = cc_err_set(err, CC_ERR_IO, "cannot stat seed file %s: %s", path,
-                            strerror(errno));
+        status = cc_err_set(err, CC_ERR_IO, "cannot stat seed file %s: %s", path, strerror(errno));
     } else if (!S_ISREG(st.st_mode)) {
         status = cc_err_set(err, CC_ERR_PERMISSION,
-                            "seed file %s is not a regular file; point to the file itself",
-                            path);
+                            "seed file %s is not a regular file; point to the file itself", path);
     } else if ((st.st_mode & 077) != 0) {
         status = cc_err_set(err, CC_ERR_PERMISSION,
                             "seed file %s has mode %04o, so other users may read or change it; "
@@ -542,8 +539,7 @@ static const char *find_seed_line(char *text)
     return nonblank == 1 ? only_line : NULL;
 }
 
-cc_status cc_nkey_load_seed_file(const char *path, cc_nkey_kind expected, cc_nkey *key,
-                                 cc_err *err)
+cc_status cc_nkey_load_seed_file(const char *path, cc_nkey_kind expected, cc_nkey *key, cc_err *err)
 {
     int fd = -1;
     size_t size = 0;

@@ -33,9 +33,8 @@ Test(base32, encodes_rfc4648_vectors)
         const char *plain = base32_vectors[i].plain;
         char out[32];
         cr_assert_eq(cc_base32_encoded_len(strlen(plain)), strlen(base32_vectors[i].encoded));
-        cr_assert_eq(cc_base32_encode((const uint8_t *)plain, strlen(plain), out, sizeof(out),
-                                      NULL),
-                     CC_OK);
+        cr_assert_eq(
+            cc_base32_encode((const uint8_t *)plain, strlen(plain), out, sizeof(out), NULL), CC_OK);
         cr_assert_str_eq(out, base32_vectors[i].encoded);
     }
 }

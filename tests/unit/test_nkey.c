@@ -192,8 +192,7 @@ Test(nkey, rejects_seed_as_public)
 {
     uint8_t raw[32];
     cc_err err = {0};
-    cr_assert_eq(cc_nkey_decode_public(ACCOUNT_SEED, CC_NKEY_ANY, NULL, raw, &err),
-                 CC_ERR_INVALID);
+    cr_assert_eq(cc_nkey_decode_public(ACCOUNT_SEED, CC_NKEY_ANY, NULL, raw, &err), CC_ERR_INVALID);
     cr_assert(contains(err.message, "seed"), "message: %s", err.message);
     cr_assert(!contains(err.message, ACCOUNT_SEED), "the message must not quote the seed");
 }
@@ -202,8 +201,7 @@ Test(nkey, rejects_public_as_seed)
 {
     uint8_t raw[32];
     cc_err err = {0};
-    cr_assert_eq(cc_nkey_decode_seed(ACCOUNT_PUBLIC, CC_NKEY_ANY, NULL, raw, &err),
-                 CC_ERR_INVALID);
+    cr_assert_eq(cc_nkey_decode_seed(ACCOUNT_PUBLIC, CC_NKEY_ANY, NULL, raw, &err), CC_ERR_INVALID);
     cr_assert(contains(err.message, "public key"), "message: %s", err.message);
 }
 
@@ -276,8 +274,7 @@ Test(nkey, curve_key_cannot_sign)
 
     char public_text[CC_NKEY_PUBLIC_LEN + 1];
     cc_nkey_public_string(&key, public_text);
-    cr_assert_eq(cc_nkey_verify(public_text, (const uint8_t *)"x", 1, sig, &err),
-                 CC_ERR_INVALID);
+    cr_assert_eq(cc_nkey_verify(public_text, (const uint8_t *)"x", 1, sig, &err), CC_ERR_INVALID);
     cc_nkey_wipe(&key);
 }
 
@@ -392,20 +389,19 @@ Test(seed_file, missing_file_is_not_found)
     cr_assert(contains(err.message, "/nonexistent/citadel/seed.nk"), "message: %s", err.message);
 }
 
-static const char creds_text[] =
-    "-----BEGIN NATS USER JWT-----\n"
-    "eyJ0eXAiOiJKV1QiLCJhbGciOiJlZDI1NTE5LW5rZXkifQ.e30.c2ln\n"
-    "------END NATS USER JWT------\n"
-    "\n"
-    "************************* IMPORTANT *************************\n"
-    "NKEY Seed printed below can be used to sign and prove identity.\n"
-    "NKEYs are sensitive and should be treated as secrets.\n"
-    "\n"
-    "-----BEGIN USER NKEY SEED-----\n"
-    "SUAP277QP7U4JMFFPVZHLJYEQJ2UHOTYVEIZJYAWRJXQLP4FRSEHYZJJOU\n"
-    "------END USER NKEY SEED------\n"
-    "\n"
-    "*************************************************************\n";
+static const char creds_text[] = "-----BEGIN NATS USER JWT-----\n"
+                                 "eyJ0eXAiOiJKV1QiLCJhbGciOiJlZDI1NTE5LW5rZXkifQ.e30.c2ln\n"
+                                 "------END NATS USER JWT------\n"
+                                 "\n"
+                                 "************************* IMPORTANT *************************\n"
+                                 "NKEY Seed printed below can be used to sign and prove identity.\n"
+                                 "NKEYs are sensitive and should be treated as secrets.\n"
+                                 "\n"
+                                 "-----BEGIN USER NKEY SEED-----\n"
+                                 "SUAP277QP7U4JMFFPVZHLJYEQJ2UHOTYVEIZJYAWRJXQLP4FRSEHYZJJOU\n"
+                                 "------END USER NKEY SEED------\n"
+                                 "\n"
+                                 "*************************************************************\n";
 
 Test(seed_file, loads_creds_file)
 {
@@ -416,8 +412,7 @@ Test(seed_file, loads_creds_file)
 
     cc_nkey key;
     cc_err err = {0};
-    cr_assert_eq(cc_nkey_load_seed_file(path, CC_NKEY_USER, &key, &err), CC_OK, "%s",
-                 err.message);
+    cr_assert_eq(cc_nkey_load_seed_file(path, CC_NKEY_USER, &key, &err), CC_OK, "%s", err.message);
     char public_text[CC_NKEY_PUBLIC_LEN + 1];
     cc_nkey_public_string(&key, public_text);
     cr_assert_str_eq(public_text, USER_PUBLIC);
@@ -438,8 +433,7 @@ Test(seed_file, loads_seed_line_without_markers)
 
     cc_nkey key;
     cc_err err = {0};
-    cr_assert_eq(cc_nkey_load_seed_file(path, CC_NKEY_USER, &key, &err), CC_OK, "%s",
-                 err.message);
+    cr_assert_eq(cc_nkey_load_seed_file(path, CC_NKEY_USER, &key, &err), CC_OK, "%s", err.message);
     cc_nkey_wipe(&key);
     remove_temp_dir(dir, path);
 }
