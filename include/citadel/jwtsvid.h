@@ -28,12 +28,13 @@
  *   - "aud" is required, a non-empty string or a non-empty array of strings,
  *     and one of its values equals one of the configured audiences.
  *
- * Status codes: CC_ERR_INVALID for a malformed token, a forbidden header,
- * a missing claim or an audience mismatch (and for an empty configured
- * audience set); CC_ERR_NOT_FOUND when no bundle or key matches;
- * CC_ERR_CRYPTO for a key/algorithm mismatch or a bad signature;
- * CC_ERR_EXPIRED for exp or nbf out of range. Error messages never contain
- * the token. */
+ * Status codes:
+ *   CC_ERR_INVALID   malformed token, forbidden header, missing claim,
+ *                    audience mismatch, or an empty configured audience set;
+ *   CC_ERR_NOT_FOUND no bundle for sub's trust domain, or no key with kid;
+ *   CC_ERR_CRYPTO    key type does not fit alg, or the signature is invalid;
+ *   CC_ERR_EXPIRED   exp or nbf out of range at now.
+ * Error messages never contain the token. */
 #ifndef CITADEL_JWTSVID_H
 #define CITADEL_JWTSVID_H
 
@@ -73,6 +74,11 @@ typedef struct cc_jwtsvid_info {
 cc_status cc_jwtsvid_verify(const char *token, const cc_bundle_set *bundles,
                             const char *const *audiences, size_t audience_count, int64_t now,
                             int64_t leeway_seconds, cc_jwtsvid_info *out, cc_err *err);
+
+/* Reads the "sub" claim of token without verifying anything. The CLI uses it
+ * to bind a single-domain bundle file to the token's trust domain; nothing
+ * may trust the result. */
+cc_status cc_jwtsvid_peek_subject(const char *token, cc_spiffeid *out, cc_err *err);
 
 /* Returns 1 when name is one of the nine algorithms JWT-SVIDs may use. */
 int cc_jwtsvid_alg_allowed(const char *name);
