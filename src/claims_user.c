@@ -15,7 +15,7 @@
 
 #include "claims_internal.h"
 
-/* The connection types nats-server 2.10 knows. */
+/* The connection types that nats-server 2.10 recognizes. */
 static const char *const connection_types[] = {"STANDARD", "WEBSOCKET", "LEAFNODE",
                                                "LEAFNODE_WS", "MQTT", "MQTT_WS"};
 

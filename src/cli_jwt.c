@@ -2,8 +2,8 @@
  * whether its signature verifies, for debugging callout exchanges.
  *
  * The token is parsed without the signature and time checks, so that a
- * broken or expired token can still be inspected; the checks are then run
- * separately and reported in the output. */
+ * broken or expired token can still be inspected. The checks then run
+ * separately and their results go into the output. */
 #include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
