@@ -5,7 +5,7 @@
  * publisher, "not_full" wakes blocked submitters and "changed" wakes flush and
  * stop waiters. The publisher leaves an event at the head of the ring until
  * JetStream acks it, so the queued count includes the event in flight and a
- * shutdown that gives up still knows which events were not sent.
+ * shutdown that gives up still has the events that were not sent.
  *
  * Retries use the same Nats-Msg-Id, so an event whose ack was lost but that
  * the stream did store is recognised as a duplicate and stored once. All
