@@ -2,7 +2,7 @@
  *
  * Loads the config, starts the service and waits for signals: SIGHUP reloads
  * policies and bundles, SIGTERM or SIGINT stops the service after in-flight
- * requests are answered and the audit queue is flushed. Signals are blocked
+ * requests are finished and the audit queue is flushed. Signals are blocked
  * before any thread starts, so only the main thread's sigwait() sees them. */
 #include <stdio.h>
 #include <string.h>
