@@ -226,10 +226,24 @@ static bool publish_with_retry(cc_audit *audit, const audit_entry *entry)
     }
 }
 
+/* Creates the stream at start, so that a JetStream problem shows in the log
+ * before the first event. Failure is not fatal: every publish retries it. */
+static void prepare_stream(cc_audit *audit)
+{
+    jsErrCode js_error = 0;
+    natsStatus status = ensure_stream(audit, &js_error);
+    audit->stream_ready = status == NATS_OK;
+    if (status != NATS_OK)
+        cc_log_json(CC_LOG_WARN, "audit_stream_unavailable",
+                    json_pack("{s:s, s:s, s:i}", "stream", audit->stream, "error",
+                              natsStatus_GetText(status), "js_error", (int)js_error));
+}
+
 static void *publisher_main(void *arg)
 {
     cc_audit *audit = arg;
 
+    prepare_stream(audit);
     pthread_mutex_lock(&audit->lock);
     for (;;) {
         while (audit->count == 0 && !audit->closing && !audit->quit)

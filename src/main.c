@@ -19,6 +19,7 @@ static const command commands[] = {
     {"spiffeid", cc_cli_spiffeid, "check SPIFFE IDs against the strict parser"},
     {"keys", cc_cli_keys, "generate nkeys and print the public key of a seed file"},
     {"jwt", cc_cli_jwt, "decode a NATS JWT and check its signature"},
+    {"serve", cc_cli_serve, "run the auth callout service"},
 };
 
 static void print_usage(FILE *out)

@@ -525,15 +525,10 @@ static cc_status parse_required_string(json_t *object, const char *key, const ru
     return CC_OK;
 }
 
-static cc_status parse_identity(json_t *object, rule_context *ctx, cc_policy_rule *rule,
-                                cc_err *err)
+static cc_status parse_spiffe_id(json_t *object, const rule_context *ctx, cc_policy_rule *rule,
+                                 cc_err *err)
 {
-    cc_status status = parse_required_string(object, "name", ctx, &rule->name, err);
-    if (status != CC_OK)
-        return status;
-    snprintf(ctx->rule, sizeof(ctx->rule), "rule \"%.120s\"", rule->name);
-
-    status = parse_required_string(object, "spiffe_id", ctx, &rule->spiffe_id, err);
+    cc_status status = parse_required_string(object, "spiffe_id", ctx, &rule->spiffe_id, err);
     if (status != CC_OK)
         return status;
 
@@ -602,10 +597,16 @@ static cc_status parse_rule(json_t *object, const char *file, size_t index,
         return cc_err_set(err, CC_ERR_INVALID, "policy %s, %s: a rule must be a JSON object",
                           file, ctx.rule);
 
+    /* The name comes first so that later errors can name the rule; unknown
+     * keys come next, because a misspelt "spiffe_id" is best reported as such. */
     size_t key_count = sizeof(rule_keys) / sizeof(rule_keys[0]);
-    cc_status status = parse_identity(object, &ctx, rule, err);
-    if (status == CC_OK)
+    cc_status status = parse_required_string(object, "name", &ctx, &rule->name, err);
+    if (status == CC_OK) {
+        snprintf(ctx.rule, sizeof(ctx.rule), "rule \"%.120s\"", rule->name);
         status = check_keys(object, rule_keys, key_count, &ctx, "", err);
+    }
+    if (status == CC_OK)
+        status = parse_spiffe_id(object, &ctx, rule, err);
     if (status == CC_OK)
         status = parse_account_and_ttl(object, &ctx, defaults, rule, err);
     if (status == CC_OK)

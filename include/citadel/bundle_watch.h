@@ -8,7 +8,8 @@
  * settle delay or the read is not used, and is read again on a later poll.
  * NOTE: a writer that pauses longer than the settle delay at a point where
  * the partial file still parses (a PEM file cut between two blocks) is not
- * detected; the next write triggers a new load.
+ * detected. The set then lacks the missing part until the writer's next
+ * write triggers a new load.
  *
  * When a rebuild fails (a parse error, a missing file, a trust domain
  * configured twice), the last good set stays in force and the reason is
@@ -35,10 +36,11 @@ typedef struct cc_bundle_watch_options {
     int settle_ms; /* wait before reading a changed file; 0 means the default */
 } cc_bundle_watch_options;
 
-/* Loads every source once and starts the polling thread. The first load must
- * succeed: without a good set there is nothing to keep in force, so a failure
- * is returned and no watcher is created. sources is copied. options may be
- * NULL. Caller stops the watcher with cc_bundle_watcher_stop(). */
+/* Loads every source once (after the settle delay) and starts the polling
+ * thread. The first load must succeed: without a good set there is nothing to
+ * keep in force, so a failure is returned and no watcher is created. sources
+ * is copied. options may be NULL. Caller stops the watcher with
+ * cc_bundle_watcher_stop(). */
 cc_status cc_bundle_watcher_start(const cc_bundle_source *sources, size_t count,
                                   const cc_bundle_watch_options *options,
                                   cc_bundle_watcher **out, cc_err *err);
@@ -51,9 +53,11 @@ void cc_bundle_watcher_stop(cc_bundle_watcher *watcher);
  * cc_bundle_set_release(). Never NULL after a successful start. */
 cc_bundle_set *cc_bundle_watcher_get(cc_bundle_watcher *watcher);
 
-/* Rebuilds the set now, from the current file contents, in the calling
- * thread. On failure the previous set stays in force and err holds the reason.
- * Not async-signal-safe: a SIGHUP handler calls cc_bundle_watcher_request_reload(). */
+/* Rebuilds the set now in the calling thread, after the settle delay, even
+ * when no file seems changed. On failure the previous set stays in force, the
+ * failure is logged and err contains the reason (CC_ERR_IO when a file was still
+ * being written; the polling thread reads it again later). Not
+ * async-signal-safe: a SIGHUP handler calls cc_bundle_watcher_request_reload(). */
 cc_status cc_bundle_watcher_reload(cc_bundle_watcher *watcher, cc_err *err);
 
 /* Asks the polling thread to rebuild the set on its next wakeup, which this

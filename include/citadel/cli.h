@@ -16,4 +16,7 @@ int cc_cli_spiffeid(int argc, char **argv);
 int cc_cli_jwt(int argc, char **argv);
 int cc_cli_keys(int argc, char **argv);
 
+/* citadel-callout serve --config FILE: runs the auth callout service until SIGTERM or SIGINT. */
+int cc_cli_serve(int argc, char **argv);
+
 #endif

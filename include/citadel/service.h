@@ -4,7 +4,8 @@
  * moves each request into a work queue. A pool of worker threads takes
  * requests from it, runs the decision pipeline, publishes the response on the
  * request's reply subject and hands the audit event to the audit publisher.
- * Every request gets a response: a deny carries nats.error.
+ * Every request with a reply subject gets a response. A deny carries
+ * nats.error, or is an empty payload when the request could not be decoded.
  *
  * Policies and trust bundles are held as immutable sets behind pointers that a
  * reload swaps; a request keeps references to the sets it started with. */
@@ -25,9 +26,12 @@ typedef struct cc_service cc_service;
  * cc_service_stop(). */
 cc_status cc_service_start(cc_config *config, cc_service **out, cc_err *err);
 
-/* Reloads policies and trust bundles. Either both new sets take effect or,
- * when one fails to load, neither does and the old ones stay in force.
- * err names the file that was wrong. Thread-safe. */
+/* Reloads the policy directory, then the trust bundles. When the policies
+ * fail to load nothing changes. When the bundles fail, the old bundles and
+ * the old policies stay in force. err names the file that was wrong, and the
+ * outcome is logged ("reload_ok" or "reload_failed"). Thread-safe.
+ * NOTE: bundles swap just before policies, so a request that starts between
+ * the two swaps uses new bundles with old policies. */
 cc_status cc_service_reload(cc_service *service, cc_err *err);
 
 /* Stops taking requests (drains the subscription), finishes the requests

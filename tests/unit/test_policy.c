@@ -180,6 +180,8 @@ static const rejection_case rejection_cases[] = {
     {"{\"name\": \"\", \"spiffe_id\": \"spiffe://citadel.mesh/a\"}", "key \"name\": must be"},
     {"{\"name\": 5, \"spiffe_id\": \"spiffe://citadel.mesh/a\"}", "key \"name\": must be"},
     {"{\"name\": \"r1\"}", "rule \"r1\", key \"spiffe_id\": is missing"},
+    {"{\"name\": \"r1\", \"spiffe_idd\": \"spiffe://citadel.mesh/a\"}",
+     "rule \"r1\", key \"spiffe_idd\": unknown key"},
     {"{\"name\": \"r1\", \"spiffe_id\": \"spiffe://Citadel.mesh/a\"}", "key \"spiffe_id\""},
     {"{\"name\": \"r1\", \"spiffe_id\": \"spiffe://citadel.mesh/a/\"}", "key \"spiffe_id\""},
     {"{\"name\": \"r1\", \"spiffe_id\": \"https://citadel.mesh/a\"}", "key \"spiffe_id\""},
