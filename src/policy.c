@@ -715,7 +715,8 @@ static cc_status list_policy_files(const char *dir, char ***out, size_t *out_cou
         names = grown;
         count++;
     }
-    qsort(names, count, sizeof(*names), compare_names);
+    if (count > 1)
+        qsort(names, count, sizeof(*names), compare_names);
 
 cleanup:
     closedir(handle);
