@@ -17,6 +17,8 @@ typedef struct command {
 static const command commands[] = {
     {"version", cc_cli_version, "print the version"},
     {"spiffeid", cc_cli_spiffeid, "check SPIFFE IDs against the strict parser"},
+    {"svid", cc_cli_svid, "verify an X509-SVID chain against a trust bundle"},
+    {"jwtsvid", cc_cli_jwtsvid, "verify a JWT-SVID against a trust bundle"},
 };
 
 static void print_usage(FILE *out)

@@ -11,5 +11,7 @@
 
 int cc_cli_version(int argc, char **argv);
 int cc_cli_spiffeid(int argc, char **argv);
+int cc_cli_svid(int argc, char **argv);
+int cc_cli_jwtsvid(int argc, char **argv);
 
 #endif
