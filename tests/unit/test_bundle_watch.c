@@ -272,8 +272,7 @@ Test(bundle_watch, slow_writer_never_half_used)
     sleep_ms(200); /* no second publish follows */
     cr_assert_eq(cc_bundle_watcher_generation(watcher), 2);
     cc_bundle_set *set = cc_bundle_watcher_get(watcher);
-    cr_assert_eq(sk_X509_num(cc_bundle_x509_authorities(cc_bundle_set_find(set, "a.example"))),
-                 2);
+    cr_assert_eq(sk_X509_num(cc_bundle_x509_authorities(cc_bundle_set_find(set, "a.example"))), 2);
     cc_bundle_set_release(set);
 
     cc_bundle_watcher_stop(watcher);
