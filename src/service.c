@@ -517,13 +517,27 @@ static void stop_workers(cc_service *service)
     service->worker_count = 0;
 }
 
+/* Stops new requests and waits until the ones nats.c already has reach the
+ * work queue. Without a connection there is nothing to drain, so the
+ * subscription is only removed. */
+static void drain_subscription(natsSubscription *sub)
+{
+    natsStatus status = natsSubscription_Drain(sub);
+    if (status == NATS_OK)
+        status = natsSubscription_WaitForDrainCompletion(sub, DRAIN_TIMEOUT_MS);
+    if (status == NATS_OK)
+        return;
+
+    cc_log_json(CC_LOG_WARN, "drain_failed",
+                json_pack("{s:s}", "error", natsStatus_GetText(status)));
+    natsSubscription_Unsubscribe(sub);
+}
+
 static size_t release_all(cc_service *service)
 {
     size_t unsent = 0;
-    if (service->sub != NULL) {
-        natsSubscription_Drain(service->sub);
-        natsSubscription_WaitForDrainCompletion(service->sub, DRAIN_TIMEOUT_MS);
-    }
+    if (service->sub != NULL)
+        drain_subscription(service->sub);
     stop_workers(service);
     if (service->audit != NULL)
         unsent = cc_audit_stop(service->audit, AUDIT_FLUSH_TIMEOUT_MS);
