@@ -403,3 +403,41 @@ Test(service, reconnects_after_server_restart)
     fixture_stop(&f);
     nats_CloseAndWait(5000);
 }
+
+Test(service, starts_before_server_is_up)
+{
+    fixture f = {0};
+    fixture_start(&f);
+    cc_err err = {0};
+    cr_assert_eq(cc_test_nats_server_take_down(f.server, &err), CC_OK, "%s", err.message);
+
+    char *log_path = NULL;
+    cr_assert_gt(asprintf(&log_path, "%s/service.log", f.service_dir), 0);
+    int log_fd = open(log_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    cr_assert_geq(log_fd, 0);
+    cc_log_set_fd(log_fd);
+
+    cc_config *config = NULL;
+    cr_assert_eq(cc_config_load(f.config_path, &config, &err), CC_OK, "%s", err.message);
+    cc_service *service = NULL;
+    cr_assert_eq(cc_service_start(config, &service, &err), CC_OK, "%s", err.message);
+    cr_expect(file_contains(log_path, "\"event\":\"connect_pending\""));
+
+    pid_t restarted = 0;
+    cr_assert_eq(cc_test_nats_server_bring_back(f.server, f.server_body, &restarted, &err),
+                 CC_OK, "%s", err.message);
+    cr_assert(wait_file_contains(log_path, "\"event\":\"connected\"", 15000),
+              "service did not connect; see %s", log_path);
+    sleep_ms(300);
+    cr_expect_eq(connect_plain_client(&f), NATS_CONNECTION_AUTH_FAILED);
+
+    cr_expect_eq(cc_service_stop(service), CC_OK, "every audit event was sent");
+    cc_log_set_fd(2);
+    close(log_fd);
+    expect_deny_events(&f, 1);
+
+    cc_test_nats_stop_pid(restarted);
+    free(log_path);
+    fixture_stop(&f);
+    nats_CloseAndWait(5000);
+}
