@@ -111,8 +111,7 @@ json_t *cc_claims_strings_to_json(const cc_claims_strings *list)
     return array;
 }
 
-cc_status cc_claims_require_key(const char *text, cc_nkey_kind kind, const char *what,
-                                cc_err *err)
+cc_status cc_claims_require_key(const char *text, cc_nkey_kind kind, const char *what, cc_err *err)
 {
     if (!cc_claims_is_set(text))
         return cc_err_set(err, CC_ERR_INVALID, "%s is missing; expected a public %s key", what,
@@ -120,8 +119,7 @@ cc_status cc_claims_require_key(const char *text, cc_nkey_kind kind, const char 
     uint8_t raw[32];
     cc_status status = cc_nkey_decode_public(text, kind, NULL, raw, err);
     if (status != CC_OK) {
-        cc_err_prefix(err, "%s \"%s\" is not a public %s key", what, text,
-                      cc_nkey_kind_name(kind));
+        cc_err_prefix(err, "%s \"%s\" is not a public %s key", what, text, cc_nkey_kind_name(kind));
         return CC_ERR_INVALID;
     }
     return CC_OK;
@@ -150,9 +148,8 @@ static cc_status read_server_id(const json_t *nats, const cc_jwt *jwt, cc_auth_s
     const struct {
         const char *key;
         const char **out;
-    } fields[] = {{"name", &out->name},       {"host", &out->host},
-                  {"id", &out->id},           {"version", &out->version},
-                  {"cluster", &out->cluster}, {"xkey", &out->xkey}};
+    } fields[] = {{"name", &out->name},       {"host", &out->host},       {"id", &out->id},
+                  {"version", &out->version}, {"cluster", &out->cluster}, {"xkey", &out->xkey}};
     for (size_t i = 0; status == CC_OK && i < sizeof(fields) / sizeof(fields[0]); i++)
         status = cc_claims_read_string(obj, "nats.server_id", fields[i].key, fields[i].out, err);
     if (status == CC_OK)
@@ -178,8 +175,8 @@ static cc_status read_client_info(const json_t *nats, cc_auth_client_info *out, 
     const struct {
         const char *key;
         const char **out;
-    } fields[] = {{"host", &out->host},         {"user", &out->user}, {"name", &out->name},
-                  {"name_tag", &out->name_tag}, {"kind", &out->kind}, {"type", &out->type},
+    } fields[] = {{"host", &out->host},         {"user", &out->user},  {"name", &out->name},
+                  {"name_tag", &out->name_tag}, {"kind", &out->kind},  {"type", &out->type},
                   {"mqtt_id", &out->mqtt_id},   {"nonce", &out->nonce}};
     for (size_t i = 0; status == CC_OK && i < sizeof(fields) / sizeof(fields[0]); i++)
         status = cc_claims_read_string(obj, "nats.client_info", fields[i].key, fields[i].out, err);
@@ -210,14 +207,13 @@ static cc_status read_connect_opts(const json_t *nats, cc_auth_connect_opts *out
     const struct {
         const char *key;
         const char **out;
-    } fields[] = {{"jwt", &out->jwt},         {"nkey", &out->nkey},
-                  {"sig", &out->sig},         {"auth_token", &out->auth_token},
-                  {"user", &out->user},       {"pass", &out->pass},
-                  {"name", &out->name},       {"lang", &out->lang},
+    } fields[] = {{"jwt", &out->jwt},        {"nkey", &out->nkey},
+                  {"sig", &out->sig},        {"auth_token", &out->auth_token},
+                  {"user", &out->user},      {"pass", &out->pass},
+                  {"name", &out->name},      {"lang", &out->lang},
                   {"version", &out->version}};
     for (size_t i = 0; status == CC_OK && i < sizeof(fields) / sizeof(fields[0]); i++)
-        status = cc_claims_read_string(obj, "nats.connect_opts", fields[i].key, fields[i].out,
-                                       err);
+        status = cc_claims_read_string(obj, "nats.connect_opts", fields[i].key, fields[i].out, err);
     if (status == CC_OK)
         status = cc_claims_read_int(obj, "nats.connect_opts", "protocol", &out->protocol, err);
     return status;
@@ -308,8 +304,8 @@ cc_status cc_auth_request_decode(const char *token, size_t len, int64_t now, cc_
     if (status == CC_OK)
         status = read_client_tls(jwt->nats, &out->client_tls, err);
     if (status == CC_OK)
-        status = cc_claims_read_string(jwt->nats, "nats", "request_nonce", &out->request_nonce,
-                                       err);
+        status =
+            cc_claims_read_string(jwt->nats, "nats", "request_nonce", &out->request_nonce, err);
     if (status == CC_OK)
         return CC_OK;
 
@@ -354,8 +350,8 @@ static cc_status check_response(const cc_auth_response *resp, cc_err *err)
     return CC_OK;
 }
 
-cc_status cc_auth_response_encode(const cc_auth_response *resp, const cc_nkey *signer,
-                                  int64_t iat, char **out, cc_err *err)
+cc_status cc_auth_response_encode(const cc_auth_response *resp, const cc_nkey *signer, int64_t iat,
+                                  char **out, cc_err *err)
 {
     *out = NULL;
     if (signer->kind != CC_NKEY_ACCOUNT)
@@ -397,8 +393,8 @@ cc_status cc_auth_response_encode(const cc_auth_response *resp, const cc_nkey *s
     return status;
 }
 
-cc_status cc_auth_response_decode(const char *token, size_t len, int64_t now,
-                                  cc_auth_response *out, cc_err *err)
+cc_status cc_auth_response_decode(const char *token, size_t len, int64_t now, cc_auth_response *out,
+                                  cc_err *err)
 {
     memset(out, 0, sizeof(*out));
     cc_status status = cc_jwt_decode(token, len, CC_NKEY_ACCOUNT, now, &out->jwt, err);
@@ -417,8 +413,8 @@ cc_status cc_auth_response_decode(const char *token, size_t len, int64_t now,
     if (status == CC_OK)
         status = cc_claims_read_string(jwt->nats, "nats", "error", &out->error, err);
     if (status == CC_OK)
-        status = cc_claims_read_string(jwt->nats, "nats", "issuer_account", &out->issuer_account,
-                                       err);
+        status =
+            cc_claims_read_string(jwt->nats, "nats", "issuer_account", &out->issuer_account, err);
     if (status == CC_OK)
         status = check_response(out, err);
     if (status == CC_OK)

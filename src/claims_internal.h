@@ -32,12 +32,14 @@ void cc_claims_strings_free(cc_claims_strings *list);
 json_t *cc_claims_strings_to_json(const cc_claims_strings *list);
 
 /* Checks that text is a public nkey of kind; what names the value in errors. */
-cc_status cc_claims_require_key(const char *text, cc_nkey_kind kind, const char *what,
-                                cc_err *err);
+cc_status cc_claims_require_key(const char *text, cc_nkey_kind kind, const char *what, cc_err *err);
 
 /* Checks that nats.type of a decoded JWT is type. */
 cc_status cc_claims_require_type(const cc_jwt *jwt, const char *type, cc_err *err);
 
-static inline bool cc_claims_is_set(const char *text) { return text != NULL && text[0] != '\0'; }
+static inline bool cc_claims_is_set(const char *text)
+{
+    return text != NULL && text[0] != '\0';
+}
 
 #endif

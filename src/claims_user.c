@@ -16,8 +16,8 @@
 #include "claims_internal.h"
 
 /* The connection types that nats-server 2.10 recognizes. */
-static const char *const connection_types[] = {"STANDARD", "WEBSOCKET", "LEAFNODE",
-                                               "LEAFNODE_WS", "MQTT", "MQTT_WS"};
+static const char *const connection_types[] = {"STANDARD",    "WEBSOCKET", "LEAFNODE",
+                                               "LEAFNODE_WS", "MQTT",      "MQTT_WS"};
 
 void cc_user_claims_init(cc_user_claims *claims)
 {
@@ -88,8 +88,7 @@ cc_status cc_claims_validate_subject(const char *subject, bool allow_queue, cc_e
                           "\"subject queue\" with one space and a non-empty queue name",
                           subject);
     if (space == subject)
-        return cc_err_set(err, CC_ERR_INVALID, "permission \"%s\" has an empty subject",
-                          subject);
+        return cc_err_set(err, CC_ERR_INVALID, "permission \"%s\" has an empty subject", subject);
 
     cc_status status = check_subject_tokens(subject, (size_t)(space - subject), err);
     return status;
@@ -224,15 +223,14 @@ static cc_status check_limits(const cc_user_claims *claims, cc_err *err)
     return CC_OK;
 }
 
-static cc_status check_user_claims(const cc_user_claims *claims, const cc_nkey *signer,
-                                   cc_err *err)
+static cc_status check_user_claims(const cc_user_claims *claims, const cc_nkey *signer, cc_err *err)
 {
     if (signer->kind != CC_NKEY_ACCOUNT)
         return cc_err_set(err, CC_ERR_INVALID,
                           "a user JWT must be signed by an account key, not a %s key",
                           cc_nkey_kind_name(signer->kind));
-    cc_status status = cc_claims_require_key(claims->subject, CC_NKEY_USER, "user JWT subject",
-                                             err);
+    cc_status status =
+        cc_claims_require_key(claims->subject, CC_NKEY_USER, "user JWT subject", err);
     if (status != CC_OK)
         return status;
     if (!cc_claims_is_set(claims->audience))
@@ -289,8 +287,8 @@ static json_t *times_to_json(const cc_user_claims *claims)
 {
     json_t *array = json_array();
     for (size_t i = 0; array != NULL && i < claims->time_count; i++) {
-        json_t *range = json_pack("{s:s, s:s}", "start", claims->times[i].start, "end",
-                                  claims->times[i].end);
+        json_t *range =
+            json_pack("{s:s, s:s}", "start", claims->times[i].start, "end", claims->times[i].end);
         if (range == NULL || json_array_append_new(array, range) != 0) {
             json_decref(array);
             return NULL;
@@ -305,8 +303,9 @@ static bool fill_user_nats(json_t *nats, const cc_user_claims *claims)
     bool ok = set_new(nats, "pub", permission_to_json(&claims->pub)) &&
               set_new(nats, "sub", permission_to_json(&claims->sub));
     if (ok && claims->has_resp)
-        ok = set_new(nats, "resp", json_pack("{s:I, s:I}", "max", (json_int_t)claims->resp_max,
-                                             "ttl", (json_int_t)claims->resp_ttl_ns));
+        ok = set_new(nats, "resp",
+                     json_pack("{s:I, s:I}", "max", (json_int_t)claims->resp_max, "ttl",
+                               (json_int_t)claims->resp_ttl_ns));
     if (ok && claims->src.count > 0)
         ok = set_new(nats, "src", cc_claims_strings_to_json(&claims->src));
     if (ok && claims->time_count > 0)

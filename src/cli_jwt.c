@@ -17,19 +17,18 @@
 
 static void print_help(FILE *out)
 {
-    fprintf(out,
-            "usage: citadel-callout jwt decode TOKEN|-\n"
-            "\n"
-            "Decodes a NATS JWT (given as TOKEN, or read from standard input with -)\n"
-            "and prints one JSON object with the fields header, claims,\n"
-            "signature_valid, issuer_kind, expired and not_yet_valid, plus\n"
-            "signature_error when the signature does not verify. Times are compared\n"
-            "with the local clock.\n"
-            "\n"
-            "Exit status: 0 when the signature verifies with the key in iss, 1 when\n"
-            "it does not or the token cannot be parsed, 2 on a usage error. An\n"
-            "expired or not yet valid token is reported in the output but does not\n"
-            "change the exit status.\n");
+    fprintf(out, "usage: citadel-callout jwt decode TOKEN|-\n"
+                 "\n"
+                 "Decodes a NATS JWT (given as TOKEN, or read from standard input with -)\n"
+                 "and prints one JSON object with the fields header, claims,\n"
+                 "signature_valid, issuer_kind, expired and not_yet_valid, plus\n"
+                 "signature_error when the signature does not verify. Times are compared\n"
+                 "with the local clock.\n"
+                 "\n"
+                 "Exit status: 0 when the signature verifies with the key in iss, 1 when\n"
+                 "it does not or the token cannot be parsed, 2 on a usage error. An\n"
+                 "expired or not yet valid token is reported in the output but does not\n"
+                 "change the exit status.\n");
 }
 
 /* Reads standard input up to the JWT size limit. Returns a malloc'd string
@@ -69,11 +68,13 @@ static int print_report(const cc_jwt *jwt)
     cc_err sig_err = {0};
     bool signature_valid = cc_jwt_verify_signature(jwt, &sig_err) == CC_OK;
     int64_t now = (int64_t)time(NULL);
+    bool expired = jwt->exp != 0 && jwt->exp < now;
+    bool not_yet_valid = jwt->nbf != 0 && jwt->nbf > now;
 
-    json_t *report = json_pack(
-        "{s:O, s:O, s:b, s:s, s:b, s:b}", "header", jwt->header, "claims", jwt->claims,
-        "signature_valid", signature_valid, "issuer_kind", cc_nkey_kind_name(jwt->issuer_kind),
-        "expired", jwt->exp != 0 && jwt->exp < now, "not_yet_valid", jwt->nbf != 0 && jwt->nbf > now);
+    json_t *report = json_pack("{s:O, s:O, s:b, s:s, s:b, s:b}", "header", jwt->header, "claims",
+                               jwt->claims, "signature_valid", signature_valid, "issuer_kind",
+                               cc_nkey_kind_name(jwt->issuer_kind), "expired", expired,
+                               "not_yet_valid", not_yet_valid);
     if (report != NULL && !signature_valid)
         json_object_set_new(report, "signature_error", json_string(sig_err.message));
     char *text = report != NULL ? json_dumps(report, JSON_INDENT(2)) : NULL;

@@ -17,8 +17,8 @@ typedef struct command {
 static const command commands[] = {
     {"version", cc_cli_version, "print the version"},
     {"spiffeid", cc_cli_spiffeid, "check SPIFFE IDs against the strict parser"},
-    {"keys", cc_cli_keys, "generate nkeys and print the public key of a seed file"},
     {"jwt", cc_cli_jwt, "decode a NATS JWT and check its signature"},
+    {"keys", cc_cli_keys, "generate nkeys and print the public key of a seed file"},
     {"serve", cc_cli_serve, "run the auth callout service"},
 };
 

@@ -6,6 +6,7 @@
  * never re-serialises: the signature is checked over the token's own bytes. */
 #include "citadel/natsjwt.h"
 
+#include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -31,9 +32,11 @@ static bool is_empty_value(const json_t *value)
     return false;
 }
 
-/* Appends the Go json.Marshal form of text: jansson's compact output already
- * matches except that Go also escapes '<', '>', '&', U+2028 and U+2029. These
- * bytes can only occur inside JSON strings, so a byte-wise rewrite is safe. */
+/* Rewrites jansson's compact JSON into the bytes Go's json.Marshal writes.
+ * Go also escapes '<', '>', '&', U+2028 and U+2029, and writes the hex digits
+ * of \u escapes in lowercase where jansson uses uppercase. These bytes occur
+ * only inside JSON strings, so a byte-wise rewrite is safe. Returns a
+ * malloc'd string or NULL. */
 static char *go_escape(const char *text)
 {
     size_t len = strlen(text);
@@ -44,11 +47,19 @@ static char *go_escape(const char *text)
     size_t n = 0;
     for (size_t i = 0; i < len; i++) {
         unsigned char c = (unsigned char)text[i];
-        if (c == '<' || c == '>' || c == '&') {
+        if (c == '\\' && i + 1 < len) {
+            /* Copy an escape whole, so an escaped backslash is not read as
+             * the start of another escape. */
+            size_t escape_len = text[i + 1] == 'u' && i + 5 < len ? 6 : 2;
+            for (size_t j = 0; j < escape_len; j++)
+                out[n++] = (char)tolower((unsigned char)text[i + j]);
+            i += escape_len - 1;
+        } else if (c == '<' || c == '>' || c == '&') {
             n += (size_t)sprintf(out + n, "\\u%04x", c);
         } else if (c == 0xE2 && i + 2 < len && (unsigned char)text[i + 1] == 0x80 &&
                    ((unsigned char)text[i + 2] == 0xA8 || (unsigned char)text[i + 2] == 0xA9)) {
-            n += (size_t)sprintf(out + n, "\\u20%s", (unsigned char)text[i + 2] == 0xA8 ? "28" : "29");
+            n += (size_t)sprintf(out + n, "\\u20%s",
+                                 (unsigned char)text[i + 2] == 0xA8 ? "28" : "29");
             i += 2;
         } else {
             out[n++] = (char)c;
@@ -120,7 +131,8 @@ static cc_status check_encodable(const json_t *claims, cc_err *err)
 
     const char *key;
     json_t *value;
-    json_object_foreach((json_t *)claims, key, value) {
+    json_object_foreach((json_t *)claims, key, value)
+    {
         bool known = false;
         for (size_t i = 0; i < sizeof(encodable_keys) / sizeof(encodable_keys[0]); i++)
             known = known || strcmp(key, encodable_keys[i]) == 0;
@@ -133,8 +145,8 @@ static cc_status check_encodable(const json_t *claims, cc_err *err)
                               "JWT claim \"%s\" cannot be set by the caller; the encoder "
                               "accepts only aud, exp, name, nbf, sub and nats",
                               key);
-        bool is_text = strcmp(key, "aud") == 0 || strcmp(key, "name") == 0 ||
-                       strcmp(key, "sub") == 0;
+        bool is_text =
+            strcmp(key, "aud") == 0 || strcmp(key, "name") == 0 || strcmp(key, "sub") == 0;
         bool is_time = strcmp(key, "exp") == 0 || strcmp(key, "nbf") == 0;
         if (is_text && !json_is_string(value))
             return cc_err_set(err, CC_ERR_INVALID, "JWT claim \"%s\" must be a string", key);
@@ -157,9 +169,11 @@ static cc_status check_encodable(const json_t *claims, cc_err *err)
 }
 
 /* Builds the full claims object in Go order: aud, exp, jti, iat, iss, name,
- * nbf, sub, nats. Returns a new reference or NULL with err set. */
-static json_t *build_ordered_claims(const json_t *claims, const char *iss, int64_t iat, cc_err *err)
+ * nbf, sub, nats. On success *out is a new reference. */
+static cc_status build_ordered_claims(const json_t *claims, const char *iss, int64_t iat,
+                                      json_t **out, cc_err *err)
 {
+    cc_status status = CC_ERR_NOMEM;
     json_t *base = json_object();
     json_t *ordered = json_object();
     if (base == NULL || ordered == NULL)
@@ -177,7 +191,8 @@ static json_t *build_ordered_claims(const json_t *claims, const char *iss, int64
         goto nomem;
 
     char jti[CC_JWT_JTI_LEN + 1];
-    if (cc_jwt_compute_jti(base, jti, err) != CC_OK)
+    status = cc_jwt_compute_jti(base, jti, err);
+    if (status != CC_OK)
         goto fail;
 
     static const char *const order[] = {"aud", "exp", "jti", "iat", "iss", "name", "nbf", "sub"};
@@ -191,14 +206,15 @@ static json_t *build_ordered_claims(const json_t *claims, const char *iss, int64
         goto nomem;
 
     json_decref(base);
-    return ordered;
+    *out = ordered;
+    return CC_OK;
 
 nomem:
-    cc_err_set(err, CC_ERR_NOMEM, "out of memory building JWT claims");
+    status = cc_err_set(err, CC_ERR_NOMEM, "out of memory building JWT claims");
 fail:
     json_decref(base);
     json_decref(ordered);
-    return NULL;
+    return status;
 }
 
 /* Signs "header_b64.claims_b64" and returns the malloc'd token. */
@@ -210,7 +226,7 @@ static cc_status sign_segments(const char *header_b64, const char *claims_b64,
     size_t header_len = strlen(header_b64);
     size_t claims_len = strlen(claims_b64);
     size_t signed_len = header_len + 1 + claims_len;
-    /* 86 characters of signature, two dots and the NUL. */
+    /* Room for the second dot, 86 characters of signature and the NUL. */
     char *token = malloc(signed_len + 1 + 86 + 1);
     if (token == NULL)
         goto nomem;
@@ -241,8 +257,8 @@ fail:
     return status;
 }
 
-cc_status cc_jwt_sign_raw(const char *header_json, const char *claims_json,
-                          const cc_nkey *signer, char **out, cc_err *err)
+cc_status cc_jwt_sign_raw(const char *header_json, const char *claims_json, const cc_nkey *signer,
+                          char **out, cc_err *err)
 {
     cc_status status = CC_OK;
     char *header_b64 = cc_b64url_encode((const uint8_t *)header_json, strlen(header_json));
@@ -263,8 +279,9 @@ cc_status cc_jwt_encode(const json_t *claims, const cc_nkey *signer, int64_t iat
     if (status != CC_OK)
         return status;
     if (signer->kind == CC_NKEY_CURVE)
-        return cc_err_set(err, CC_ERR_INVALID, "a curve (xkey) key cannot sign a JWT; use an "
-                                               "account, operator or server key");
+        return cc_err_set(err, CC_ERR_INVALID,
+                          "a curve (xkey) key cannot sign a JWT; use an "
+                          "account, operator or server key");
     if (iat < 0)
         return cc_err_set(err, CC_ERR_INVALID, "JWT iat %lld is negative", (long long)iat);
 
@@ -273,9 +290,10 @@ cc_status cc_jwt_encode(const json_t *claims, const cc_nkey *signer, int64_t iat
 
     char *payload = NULL;
     char *claims_b64 = NULL;
-    json_t *ordered = build_ordered_claims(claims, iss, iat, err);
-    if (ordered == NULL)
-        return err != NULL ? err->status : CC_ERR_NOMEM;
+    json_t *ordered = NULL;
+    status = build_ordered_claims(claims, iss, iat, &ordered, err);
+    if (status != CC_OK)
+        return status;
 
     payload = dump_go_json(ordered);
     if (payload != NULL)
@@ -387,8 +405,11 @@ static cc_status read_claims(cc_jwt *jwt, cc_err *err)
     const struct {
         const char *key;
         const char **out;
-    } strings[] = {{"aud", &jwt->aud}, {"jti", &jwt->jti}, {"iss", &jwt->iss},
-                   {"name", &jwt->name}, {"sub", &jwt->sub}};
+    } strings[] = {{"aud", &jwt->aud},
+                   {"jti", &jwt->jti},
+                   {"iss", &jwt->iss},
+                   {"name", &jwt->name},
+                   {"sub", &jwt->sub}};
     for (size_t i = 0; status == CC_OK && i < sizeof(strings) / sizeof(strings[0]); i++)
         status = read_string_claim(claims, strings[i].key, strings[i].out, err);
     if (status == CC_OK)
@@ -412,8 +433,7 @@ static cc_status read_claims(cc_jwt *jwt, cc_err *err)
 }
 
 /* Splits token into its three segments; returns the two dot positions. */
-static cc_status split_token(const char *token, size_t len, size_t *dot1, size_t *dot2,
-                             cc_err *err)
+static cc_status split_token(const char *token, size_t len, size_t *dot1, size_t *dot2, cc_err *err)
 {
     size_t dots = 0;
     for (size_t i = 0; i < len; i++) {
@@ -439,8 +459,8 @@ cc_status cc_jwt_parse(const char *token, size_t len, cc_jwt *out, cc_err *err)
     if (len == 0)
         return cc_err_set(err, CC_ERR_INVALID, "JWT is empty");
     if (len > CC_JWT_MAX_LEN)
-        return cc_err_set(err, CC_ERR_INVALID, "JWT is %zu bytes, more than the limit of %d",
-                          len, CC_JWT_MAX_LEN);
+        return cc_err_set(err, CC_ERR_INVALID, "JWT is %zu bytes, more than the limit of %d", len,
+                          CC_JWT_MAX_LEN);
 
     size_t dot1 = 0, dot2 = 0;
     cc_status status = split_token(token, len, &dot1, &dot2, err);
@@ -467,8 +487,8 @@ cc_status cc_jwt_parse(const char *token, size_t len, cc_jwt *out, cc_err *err)
     }
     if (sig_len != CC_NKEY_SIGNATURE_LEN) {
         free(sig);
-        status = cc_err_set(err, CC_ERR_INVALID, "JWT signature is %zu bytes, expected %d",
-                            sig_len, CC_NKEY_SIGNATURE_LEN);
+        status = cc_err_set(err, CC_ERR_INVALID, "JWT signature is %zu bytes, expected %d", sig_len,
+                            CC_NKEY_SIGNATURE_LEN);
         goto fail;
     }
     memcpy(out->signature, sig, sizeof(out->signature));
@@ -489,8 +509,8 @@ fail:
 
 cc_status cc_jwt_verify_signature(const cc_jwt *jwt, cc_err *err)
 {
-    cc_status status = cc_nkey_verify(jwt->iss, (const uint8_t *)jwt->token, jwt->signed_len,
-                                      jwt->signature, err);
+    cc_status status =
+        cc_nkey_verify(jwt->iss, (const uint8_t *)jwt->token, jwt->signed_len, jwt->signature, err);
     if (status != CC_OK) {
         cc_err_prefix(err, "JWT signature by issuer %s does not verify", jwt->iss);
         return CC_ERR_CRYPTO;

@@ -23,7 +23,7 @@
 #define SUBJECT_MAX 160
 #define ID_IN_MESSAGE_MAX 120
 
-/* Checks the raw URI bytes before the SPIFFE ID parser sees them. */
+/* Checks the raw URI bytes before they reach the SPIFFE ID parser. */
 static cc_status check_uri_bytes(const unsigned char *bytes, size_t len, cc_err *err)
 {
     if (len == 0)
@@ -32,9 +32,10 @@ static cc_status check_uri_bytes(const unsigned char *bytes, size_t len, cc_err 
         return cc_err_set(err, CC_ERR_INVALID, "certificate URI SAN contains a NUL byte");
     for (size_t i = 0; i < len; i++) {
         if (bytes[i] >= 0x80)
-            return cc_err_set(err, CC_ERR_INVALID,
-                              "certificate URI SAN contains a non-ASCII byte (0x%02x at offset %zu)",
-                              bytes[i], i);
+            return cc_err_set(
+                err, CC_ERR_INVALID,
+                "certificate URI SAN contains a non-ASCII byte (0x%02x at offset %zu)", bytes[i],
+                i);
     }
     return CC_OK;
 }
@@ -54,8 +55,9 @@ static const ASN1_IA5STRING *find_single_uri(const GENERAL_NAMES *names, cc_err 
     }
 
     if (uri_count == 0) {
-        cc_err_set(err, CC_ERR_INVALID, "certificate has no URI SAN; an X509-SVID carries its "
-                                        "SPIFFE ID as exactly one URI SAN");
+        cc_err_set(err, CC_ERR_INVALID,
+                   "certificate has no URI SAN; an X509-SVID carries its "
+                   "SPIFFE ID as exactly one URI SAN");
         return NULL;
     }
     if (uri_count > 1) {
@@ -128,8 +130,7 @@ static cc_status check_leaf_profile(X509 *leaf, cc_err *err)
                           "with digitalSignature");
     uint32_t key_usage = X509_get_key_usage(leaf);
     if (!(key_usage & KU_DIGITAL_SIGNATURE))
-        return cc_err_set(err, CC_ERR_INVALID,
-                          "leaf certificate keyUsage lacks digitalSignature");
+        return cc_err_set(err, CC_ERR_INVALID, "leaf certificate keyUsage lacks digitalSignature");
     if (key_usage & KU_KEY_CERT_SIGN)
         return cc_err_set(err, CC_ERR_INVALID,
                           "leaf certificate keyUsage has keyCertSign, which only CAs may have");
@@ -209,15 +210,20 @@ static cc_status verify_failure(X509_STORE_CTX *ctx, int rc, cc_err *err)
     char subject[SUBJECT_MAX];
     format_subject(X509_STORE_CTX_get_current_cert(ctx), subject, sizeof(subject));
 
-    cc_status status = CC_ERR_CRYPTO;
+    /* A negative result is an internal failure that may leave the error code at X509_V_OK. */
     if (rc < 0)
-        status = CC_ERR_INTERNAL;
-    else if (code == X509_V_ERR_CERT_HAS_EXPIRED || code == X509_V_ERR_CERT_NOT_YET_VALID)
+        return cc_err_set(
+            err, CC_ERR_INTERNAL, "certificate path validation failed internally at depth %d: %s",
+            X509_STORE_CTX_get_error_depth(ctx),
+            code == X509_V_OK ? "no reason recorded" : X509_verify_cert_error_string(code));
+
+    cc_status status = CC_ERR_CRYPTO;
+    if (code == X509_V_ERR_CERT_HAS_EXPIRED || code == X509_V_ERR_CERT_NOT_YET_VALID)
         status = CC_ERR_EXPIRED;
 
-    return cc_err_set(err, status, "certificate path validation failed at depth %d (subject %s): %s",
-                      X509_STORE_CTX_get_error_depth(ctx), subject,
-                      X509_verify_cert_error_string(code));
+    return cc_err_set(
+        err, status, "certificate path validation failed at depth %d (subject %s): %s",
+        X509_STORE_CTX_get_error_depth(ctx), subject, X509_verify_cert_error_string(code));
 }
 
 /* Checks the intermediates of the verified chain (between the leaf and the

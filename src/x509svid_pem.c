@@ -88,9 +88,8 @@ static X509 *decode_block(const char *block, size_t len, int index, cc_err *err)
         goto done;
     }
     if (cursor != der + der_len) {
-        cc_err_set(err, CC_ERR_INVALID,
-                   "PEM block %d has %ld bytes after the DER certificate", index,
-                   (long)(der + der_len - cursor));
+        cc_err_set(err, CC_ERR_INVALID, "PEM block %d has %ld bytes after the DER certificate",
+                   index, (long)(der + der_len - cursor));
         X509_free(cert);
         cert = NULL;
     }
@@ -124,15 +123,18 @@ cc_status cc_x509svid_parse_pem(const char *pem, size_t len, STACK_OF(X509) **ou
             break;
 
         int index = sk_X509_num(chain);
-        size_t block_end = 0;
-        if (len - pos >= sizeof(BEGIN_MARK) - 1 &&
-            memcmp(pem + pos, BEGIN_MARK, sizeof(BEGIN_MARK) - 1) == 0)
-            block_end = find_block_end(pem, len, pos);
-        if (block_end == 0) {
+        if (len - pos < sizeof(BEGIN_MARK) - 1 ||
+            memcmp(pem + pos, BEGIN_MARK, sizeof(BEGIN_MARK) - 1) != 0) {
             status = cc_err_set(err, CC_ERR_INVALID,
                                 "unexpected text at byte %zu of the PEM chain; only PEM blocks "
                                 "separated by whitespace are allowed",
                                 pos);
+            goto done;
+        }
+        size_t block_end = find_block_end(pem, len, pos);
+        if (block_end == 0) {
+            status = cc_err_set(err, CC_ERR_INVALID, "PEM block %d (at byte %zu) has no END line",
+                                index, pos);
             goto done;
         }
 

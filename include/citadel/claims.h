@@ -128,15 +128,15 @@ typedef struct cc_auth_response {
 
 /* Builds and signs an authorization response with signer (an account key).
  * iat is Unix seconds. *out is a malloc'd token that the caller frees. */
-cc_status cc_auth_response_encode(const cc_auth_response *resp, const cc_nkey *signer,
-                                  int64_t iat, char **out, cc_err *err);
+cc_status cc_auth_response_encode(const cc_auth_response *resp, const cc_nkey *signer, int64_t iat,
+                                  char **out, cc_err *err);
 
 /* Decodes and validates a response the way nats-server does: account issuer,
  * signature, times, type "authorization_response", sub a user key, aud a
  * server key, exactly one of jwt and error, issuer_account (if set) an
  * account key. The caller calls cc_auth_response_free(out) on success. */
-cc_status cc_auth_response_decode(const char *token, size_t len, int64_t now,
-                                  cc_auth_response *out, cc_err *err);
+cc_status cc_auth_response_decode(const char *token, size_t len, int64_t now, cc_auth_response *out,
+                                  cc_err *err);
 
 void cc_auth_response_free(cc_auth_response *resp);
 

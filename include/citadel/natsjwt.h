@@ -66,10 +66,11 @@ typedef struct cc_jwt {
  * claims (borrowed, not changed) contains any of the base claims aud, exp, name,
  * nbf, sub and the object "nats", which must contain a non-empty string
  * "type" and "version": 2. The encoder sets iss to the signer's public key and
- * iat to the argument iat, and computes jti; keys iss, iat and jti in claims
- * are rejected, as is a top-level "type" (it would make readers treat the
- * token as version 1). Other top-level keys are rejected too, because
- * nats-io/jwt would drop them. Numbers must be JSON integers.
+ * iat to the argument iat (Unix seconds, left out when 0), and computes jti.
+ * Keys iss, iat and jti in claims are rejected, and so is a top-level "type",
+ * because it would make readers treat the token as version 1. Other top-level
+ * keys are rejected too, because nats-io/jwt would drop them. Numbers must be
+ * JSON integers.
  *
  * On success *out is a malloc'd NUL-terminated token that the caller frees. */
 cc_status cc_jwt_encode(const json_t *claims, const cc_nkey *signer, int64_t iat, char **out,
@@ -87,8 +88,8 @@ cc_status cc_jwt_sha512_256(const uint8_t *data, size_t len, uint8_t out[32], cc
  * re-serialisation) and signs them with signer. This exists for tests and
  * tools that need tokens the encoder refuses to write, such as version 1
  * claims. On success *out is malloc'd and the caller frees it. */
-cc_status cc_jwt_sign_raw(const char *header_json, const char *claims_json,
-                          const cc_nkey *signer, char **out, cc_err *err);
+cc_status cc_jwt_sign_raw(const char *header_json, const char *claims_json, const cc_nkey *signer,
+                          char **out, cc_err *err);
 
 /* Parses a token without checking its signature or validity times.
  *

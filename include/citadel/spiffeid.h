@@ -33,9 +33,9 @@
 
 /* A parsed SPIFFE ID. Every field is NUL-terminated. */
 typedef struct cc_spiffeid {
-    char id[CC_SPIFFEID_MAX + 1];                          /* the whole ID */
-    char trust_domain[CC_SPIFFEID_TRUST_DOMAIN_MAX + 1];   /* e.g. "example.org" */
-    char path[CC_SPIFFEID_MAX + 1];                        /* "" or "/a/b" */
+    char id[CC_SPIFFEID_MAX + 1];                        /* the whole ID */
+    char trust_domain[CC_SPIFFEID_TRUST_DOMAIN_MAX + 1]; /* e.g. "example.org" */
+    char path[CC_SPIFFEID_MAX + 1];                      /* "" or "/a/b" */
 } cc_spiffeid;
 
 /* Parses len bytes (not NUL-terminated; an embedded NUL is an error) into out.
@@ -50,6 +50,9 @@ cc_status cc_spiffeid_parse_trust_domain(const char *bytes, size_t len,
                                          char out[CC_SPIFFEID_TRUST_DOMAIN_MAX + 1], cc_err *err);
 
 /* True when id has a non-empty path, as an X509-SVID leaf requires. */
-static inline bool cc_spiffeid_has_path(const cc_spiffeid *id) { return id->path[0] != '\0'; }
+static inline bool cc_spiffeid_has_path(const cc_spiffeid *id)
+{
+    return id->path[0] != '\0';
+}
 
 #endif

@@ -27,11 +27,11 @@
 
 /* What a successful verification learned about the SVID. */
 typedef struct cc_x509svid_info {
-    cc_spiffeid id;                                    /* from the leaf URI SAN */
-    char serial_hex[CC_X509SVID_SERIAL_HEX_MAX + 2];   /* lowercase hex, "-" prefix if negative */
-    char fingerprint_sha256[65];                       /* lowercase hex of SHA-256(leaf DER) */
-    int64_t not_before;                                /* leaf notBefore, Unix seconds */
-    int64_t not_after;                                 /* leaf notAfter, Unix seconds */
+    cc_spiffeid id;                                  /* from the leaf URI SAN */
+    char serial_hex[CC_X509SVID_SERIAL_HEX_MAX + 2]; /* lowercase hex, "-" prefix if negative */
+    char fingerprint_sha256[65];                     /* lowercase hex of SHA-256(leaf DER) */
+    int64_t not_before;                              /* leaf notBefore, Unix seconds */
+    int64_t not_after;                               /* leaf notAfter, Unix seconds */
     int64_t chain_not_after; /* earliest notAfter over the verified chain, anchor included */
     int chain_length;        /* certificates in the verified chain, anchor included */
 } cc_x509svid_info;
@@ -43,7 +43,7 @@ typedef struct cc_x509svid_info {
  * (other name types are ignored); the URI is non-empty ASCII without NUL and a
  * valid SPIFFE ID with a non-empty path; no duplicate or unparsable extension;
  * not a CA; keyUsage present with digitalSignature and without keyCertSign and
- * cRLSign; extendedKeyUsage, when present, holds both serverAuth and
+ * cRLSign; extendedKeyUsage, when present, contains both serverAuth and
  * clientAuth.
  *
  * Path validation: the trust anchors are the X.509 authorities of the bundle
@@ -51,8 +51,9 @@ typedef struct cc_x509svid_info {
  * domain's bundle). Every bundle certificate is an anchor, also when it is not
  * self-signed (X509_V_FLAG_PARTIAL_CHAIN). OpenSSL enforces validity times at
  * `at`, the CA flag and keyCertSign of issuers, path length, name constraints
- * and unknown critical extensions. No purpose is set, so EKUs of CA
- * certificates are not checked.
+ * and unknown critical extensions. Intermediates must also carry a keyUsage
+ * extension, and presented ones no duplicate or malformed extension. No
+ * purpose is set, so EKUs of CA certificates are not checked.
  *
  * Returns CC_OK, or CC_ERR_INVALID (malformed SVID), CC_ERR_NOT_FOUND (no
  * usable bundle for the trust domain), CC_ERR_EXPIRED (a certificate is
@@ -68,7 +69,7 @@ cc_status cc_x509svid_id_from_cert(X509 *cert, cc_spiffeid *out, cc_err *err);
 
 /* Parses len bytes of PEM text containing one or more CERTIFICATE blocks into a
  * new stack, in file order (leaf first). Rejects text without certificates,
- * blocks of any other type, and anything but whitespace after the last block.
+ * blocks of any other type, and anything but whitespace outside the blocks.
  * On success *out is owned by the caller: free it with cc_x509svid_chain_free. */
 cc_status cc_x509svid_parse_pem(const char *pem, size_t len, STACK_OF(X509) **out, cc_err *err);
 

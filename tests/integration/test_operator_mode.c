@@ -41,8 +41,7 @@ static char *encode(json_t *claims, const cc_nkey *signer)
 
 /* Account claims with every limit set to "unlimited": nats-server reads an
  * absent limit as 0, which for "conn" would allow no connections at all. */
-static char *account_jwt(const cc_nkey *operator_key, const char *account_public,
-                         const char *name)
+static char *account_jwt(const cc_nkey *operator_key, const char *account_public, const char *name)
 {
     json_t *claims = json_pack(
         "{s:s, s:s, s:{s:{s:i, s:i, s:i, s:i, s:i, s:b, s:i, s:i}, s:s, s:i}}", "name", name, "sub",
@@ -153,9 +152,9 @@ static natsStatus connect_with(const cc_test_nats_server *srv, credentials *cred
     cr_assert_eq(natsOptions_Create(&opts), NATS_OK);
     cr_assert_eq(natsOptions_SetURL(opts, cc_test_nats_server_url(srv)), NATS_OK);
     cr_assert_eq(natsOptions_SetAllowReconnect(opts, false), NATS_OK);
-    cr_assert_eq(natsOptions_SetUserCredentialsCallbacks(opts, provide_jwt, creds, sign_nonce,
-                                                         creds),
-                 NATS_OK);
+    cr_assert_eq(
+        natsOptions_SetUserCredentialsCallbacks(opts, provide_jwt, creds, sign_nonce, creds),
+        NATS_OK);
     natsStatus status = natsConnection_Connect(conn, opts);
     natsOptions_Destroy(opts);
     return status;
@@ -185,7 +184,7 @@ Test(operator_mode, permissions_apply)
     natsConnection *conn = NULL;
 
     cr_assert_eq(connect_with(srv, &creds, &conn), NATS_OK, "%s", nats_GetLastError(NULL));
-    /* pub allows only test.>, so the server answers with a permissions
+    /* pub allows only test.>, so the server replies with a permissions
      * violation that it also logs. */
     cr_assert_eq(natsConnection_PublishString(conn, "other.subject", "x"), NATS_OK);
     natsConnection_FlushTimeout(conn, 2000);

@@ -155,8 +155,7 @@ static cc_status write_text(const char *path, const char *content, cc_err *err)
     return CC_OK;
 }
 
-static cc_status write_config(const cc_test_nats_server *srv, const char *config_body,
-                              cc_err *err)
+static cc_status write_config(const cc_test_nats_server *srv, const char *config_body, cc_err *err)
 {
     const char *body = config_body != NULL ? config_body : "";
     size_t size = strlen(body) + 2 * PATH_MAX + 128;
@@ -243,8 +242,7 @@ static bool read_ports_file(cc_test_nats_server *srv)
     return found;
 }
 
-cc_status cc_test_nats_server_start(cc_test_nats_server *srv, const char *config_body,
-                                    cc_err *err)
+cc_status cc_test_nats_server_start(cc_test_nats_server *srv, const char *config_body, cc_err *err)
 {
     char binary[PATH_MAX];
     cc_status status = find_binary(binary, err);
@@ -303,8 +301,7 @@ cc_test_nats_server *cc_test_nats_server_run(const char *config_body, cc_err *er
     return srv;
 }
 
-cc_status cc_test_nats_server_reload(cc_test_nats_server *srv, const char *config_body,
-                                     cc_err *err)
+cc_status cc_test_nats_server_reload(cc_test_nats_server *srv, const char *config_body, cc_err *err)
 {
     cc_status status = write_config(srv, config_body, err);
     if (status != CC_OK)
@@ -346,13 +343,25 @@ void cc_test_nats_server_stop(cc_test_nats_server *srv)
     free(srv);
 }
 
-const char *cc_test_nats_server_url(const cc_test_nats_server *srv) { return srv->url; }
+const char *cc_test_nats_server_url(const cc_test_nats_server *srv)
+{
+    return srv->url;
+}
 
-int cc_test_nats_server_port(const cc_test_nats_server *srv) { return srv->port; }
+int cc_test_nats_server_port(const cc_test_nats_server *srv)
+{
+    return srv->port;
+}
 
-pid_t cc_test_nats_server_pid(const cc_test_nats_server *srv) { return srv->pid; }
+pid_t cc_test_nats_server_pid(const cc_test_nats_server *srv)
+{
+    return srv->pid;
+}
 
-const char *cc_test_nats_server_dir(const cc_test_nats_server *srv) { return srv->dir; }
+const char *cc_test_nats_server_dir(const cc_test_nats_server *srv)
+{
+    return srv->dir;
+}
 
 char *cc_test_nats_server_log(const cc_test_nats_server *srv)
 {

@@ -12,7 +12,9 @@
  * version 2.10 or newer, because the auth callout first appeared in 2.10.0.
  *
  * The server process gets SIGKILL when the test process dies (Linux
- * PR_SET_PDEATHSIG), so a failed assertion does not leave it running. */
+ * PR_SET_PDEATHSIG), so a failed assertion does not leave it running.
+ * NOTE: the signal fires when the thread that started the server exits, so
+ * start servers from the test's main thread. */
 #ifndef CITADEL_TEST_NATSSERVER_H
 #define CITADEL_TEST_NATSSERVER_H
 
@@ -32,8 +34,7 @@ cc_test_nats_server *cc_test_nats_server_new(cc_err *err);
  * starts the server. Waits up to 10 seconds for the ports file. On failure
  * err contains the reason and cc_test_nats_server_log() may show the server's
  * own message. */
-cc_status cc_test_nats_server_start(cc_test_nats_server *srv, const char *config_body,
-                                    cc_err *err);
+cc_status cc_test_nats_server_start(cc_test_nats_server *srv, const char *config_body, cc_err *err);
 
 /* cc_test_nats_server_new() plus cc_test_nats_server_start(). NULL on
  * failure; the temp directory is removed then. */

@@ -138,10 +138,14 @@ static void key_usage_value(uint32_t bits, char *out, size_t size)
         uint32_t bit;
         const char *name;
     } names[] = {
-        {KU_DIGITAL_SIGNATURE, "digitalSignature"}, {KU_NON_REPUDIATION, "nonRepudiation"},
-        {KU_KEY_ENCIPHERMENT, "keyEncipherment"},   {KU_DATA_ENCIPHERMENT, "dataEncipherment"},
-        {KU_KEY_AGREEMENT, "keyAgreement"},         {KU_KEY_CERT_SIGN, "keyCertSign"},
-        {KU_CRL_SIGN, "cRLSign"},                   {KU_ENCIPHER_ONLY, "encipherOnly"},
+        {KU_DIGITAL_SIGNATURE, "digitalSignature"},
+        {KU_NON_REPUDIATION, "nonRepudiation"},
+        {KU_KEY_ENCIPHERMENT, "keyEncipherment"},
+        {KU_DATA_ENCIPHERMENT, "dataEncipherment"},
+        {KU_KEY_AGREEMENT, "keyAgreement"},
+        {KU_KEY_CERT_SIGN, "keyCertSign"},
+        {KU_CRL_SIGN, "cRLSign"},
+        {KU_ENCIPHER_ONLY, "encipherOnly"},
         {KU_DECIPHER_ONLY, "decipherOnly"},
     };
 
@@ -234,8 +238,8 @@ static int set_basics(X509 *cert, const cc_test_cert_spec *spec, const cc_test_c
     if (!X509_set_issuer_name(cert, issuer_name))
         return -1;
 
-    long not_before = spec->not_before_offset != 0 ? (long)spec->not_before_offset
-                                                    : DEFAULT_NOT_BEFORE_OFFSET;
+    long not_before =
+        spec->not_before_offset != 0 ? (long)spec->not_before_offset : DEFAULT_NOT_BEFORE_OFFSET;
     long not_after =
         spec->not_after_offset != 0 ? (long)spec->not_after_offset : DEFAULT_NOT_AFTER_OFFSET;
     if (X509_gmtime_adj(X509_getm_notBefore(cert), not_before) == NULL ||

@@ -62,12 +62,11 @@ static json_t *request_claims(const keys *k)
         "user_nkey", k->user_public,
         /* client_info */
         "client_info", "host", "127.0.0.1", "id", (json_int_t)7, "user", "bob", "name", "app",
-        "tags", "t1", "name_tag", "nt", "kind", "Client", "type", "nats", "mqtt_id", "mq",
-        "nonce", "abc123",
+        "tags", "t1", "name_tag", "nt", "kind", "Client", "type", "nats", "mqtt_id", "mq", "nonce",
+        "abc123",
         /* connect_opts */
         "connect_opts", "jwt", "eyJjwt", "nkey", "UNKEY", "sig", "c2ln", "auth_token", "tok",
-        "user", "bob", "pass", "pw", "name", "app", "lang", "C", "version", "3.4.1", "protocol",
-        1,
+        "user", "bob", "pass", "pw", "name", "app", "lang", "C", "version", "3.4.1", "protocol", 1,
         /* client_tls */
         "client_tls", "version", "1.3", "cipher", "TLS_AES_128_GCM_SHA256", "certs", LEAF_PEM,
         "verified_chains", LEAF_PEM, ROOT_PEM,
@@ -156,10 +155,10 @@ Test(auth_request, decodes_every_field)
 Test(auth_request, absent_fields_are_empty)
 {
     keys k = make_keys();
-    json_t *claims = json_pack("{s:s, s:I, s:{s:{s:s}, s:s, s:s, s:i}}", "aud",
-                               CC_AUTH_REQUEST_AUDIENCE, "exp", (json_int_t)(NOW + 2), "nats",
-                               "server_id", "id", k.server_public, "user_nkey", k.user_public,
-                               "type", "authorization_request", "version", 2);
+    json_t *claims =
+        json_pack("{s:s, s:I, s:{s:{s:s}, s:s, s:s, s:i}}", "aud", CC_AUTH_REQUEST_AUDIENCE, "exp",
+                  (json_int_t)(NOW + 2), "nats", "server_id", "id", k.server_public, "user_nkey",
+                  k.user_public, "type", "authorization_request", "version", 2);
     char *token = sign_claims(claims, &k.server);
     cc_auth_request req;
     cc_err err = {0};
@@ -228,7 +227,10 @@ static void expect_request_rejected(const char *change, const char *message)
     json_decref(claims);
 }
 
-Test(auth_request, rejects_wrong_audience) { expect_request_rejected("aud", "aud is"); }
+Test(auth_request, rejects_wrong_audience)
+{
+    expect_request_rejected("aud", "aud is");
+}
 Test(auth_request, rejects_other_server_id)
 {
     expect_request_rejected("server id", "differs from nats.server_id.id");
@@ -241,8 +243,14 @@ Test(auth_request, rejects_non_user_nkey)
 {
     expect_request_rejected("user_nkey", "nats.user_nkey");
 }
-Test(auth_request, rejects_expired) { expect_request_rejected("expired", "expired"); }
-Test(auth_request, rejects_wrong_type) { expect_request_rejected("type", "nats.type"); }
+Test(auth_request, rejects_expired)
+{
+    expect_request_rejected("expired", "expired");
+}
+Test(auth_request, rejects_wrong_type)
+{
+    expect_request_rejected("type", "nats.type");
+}
 Test(auth_request, rejects_string_client_id)
 {
     expect_request_rejected("id type", "client_info.id must be an integer");
@@ -339,13 +347,12 @@ Test(auth_response, nats_key_order)
 Test(auth_response, rejects_bad_input)
 {
     keys k = make_keys();
-    static const char *messages[] = {"both", "neither", "user_nkey", "server id",
-                                     "issuer_account", "signed by an account key"};
+    static const char *messages[] = {"both",      "neither",        "user_nkey",
+                                     "server id", "issuer_account", "signed by an account key"};
     cc_auth_response cases[6];
     for (size_t i = 0; i < 6; i++)
-        cases[i] = (cc_auth_response){.user_nkey = k.user_public,
-                                      .server_id = k.server_public,
-                                      .user_jwt = "eyJuser"};
+        cases[i] = (cc_auth_response){
+            .user_nkey = k.user_public, .server_id = k.server_public, .user_jwt = "eyJuser"};
     cases[0].error = "also an error";
     cases[1].user_jwt = "";
     cases[2].user_nkey = k.account_public;
@@ -356,8 +363,8 @@ Test(auth_response, rejects_bad_input)
         char *token = NULL;
         cc_err err = {0};
         const cc_nkey *signer = i == 5 ? &k.server : &k.account;
-        cr_assert_eq(cc_auth_response_encode(&cases[i], signer, NOW, &token, &err),
-                     CC_ERR_INVALID, "case %zu", i);
+        cr_assert_eq(cc_auth_response_encode(&cases[i], signer, NOW, &token, &err), CC_ERR_INVALID,
+                     "case %zu", i);
         cr_assert(contains(err.message, messages[i]), "case %zu: %s", i, err.message);
         cr_assert_null(token);
     }
@@ -366,15 +373,14 @@ Test(auth_response, rejects_bad_input)
 Test(auth_response, decode_rejects_both_fields)
 {
     keys k = make_keys();
-    json_t *claims = json_pack("{s:s, s:s, s:{s:s, s:s, s:s, s:i}}", "aud", k.server_public,
-                               "sub", k.user_public, "nats", "jwt", "eyJ", "error", "no", "type",
+    json_t *claims = json_pack("{s:s, s:s, s:{s:s, s:s, s:s, s:i}}", "aud", k.server_public, "sub",
+                               k.user_public, "nats", "jwt", "eyJ", "error", "no", "type",
                                "authorization_response", "version", 2);
     char *token = sign_claims(claims, &k.account);
     cc_auth_response resp;
     cc_err err = {0};
 
-    cr_assert_eq(cc_auth_response_decode(token, strlen(token), NOW, &resp, &err),
-                 CC_ERR_INVALID);
+    cr_assert_eq(cc_auth_response_decode(token, strlen(token), NOW, &resp, &err), CC_ERR_INVALID);
     cr_assert(contains(err.message, "exactly one"), "%s", err.message);
     free(token);
     json_decref(claims);
@@ -383,15 +389,14 @@ Test(auth_response, decode_rejects_both_fields)
 Test(auth_response, decode_rejects_server_signer)
 {
     keys k = make_keys();
-    json_t *claims = json_pack("{s:s, s:s, s:{s:s, s:s, s:i}}", "aud", k.server_public, "sub",
-                               k.user_public, "nats", "error", "no", "type",
-                               "authorization_response", "version", 2);
+    json_t *claims =
+        json_pack("{s:s, s:s, s:{s:s, s:s, s:i}}", "aud", k.server_public, "sub", k.user_public,
+                  "nats", "error", "no", "type", "authorization_response", "version", 2);
     char *token = sign_claims(claims, &k.server);
     cc_auth_response resp;
     cc_err err = {0};
 
-    cr_assert_eq(cc_auth_response_decode(token, strlen(token), NOW, &resp, &err),
-                 CC_ERR_INVALID);
+    cr_assert_eq(cc_auth_response_decode(token, strlen(token), NOW, &resp, &err), CC_ERR_INVALID);
     cr_assert(contains(err.message, "expected an account key"), "%s", err.message);
     free(token);
     json_decref(claims);
@@ -627,17 +632,39 @@ Test(user_claims, encode_rejects_bad_input)
         in.audience = "APP";
         const cc_nkey *signer = &k.account;
         switch (i) {
-        case 0: in.pub.allow = (cc_claims_strings){queue, 1}; break;
-        case 1: in.sub.deny = (cc_claims_strings){doubled, 1}; break;
-        case 2: in.subject = k.account_public; break;
-        case 3: in.audience = ""; break;
-        case 4: in.src = (cc_claims_strings){cidr, 1}; break;
-        case 5: in.times = bad_time, in.time_count = 1; break;
-        case 6: in.allowed_connection_types = (cc_claims_strings){bad_type, 1}; break;
-        case 7: in.times_location = "Europe/../etc"; break;
-        case 8: in.subs = -2; break;
-        case 9: in.issuer_account = k.user_public; break;
-        case 10: signer = &k.server; break;
+        case 0:
+            in.pub.allow = (cc_claims_strings){queue, 1};
+            break;
+        case 1:
+            in.sub.deny = (cc_claims_strings){doubled, 1};
+            break;
+        case 2:
+            in.subject = k.account_public;
+            break;
+        case 3:
+            in.audience = "";
+            break;
+        case 4:
+            in.src = (cc_claims_strings){cidr, 1};
+            break;
+        case 5:
+            in.times = bad_time, in.time_count = 1;
+            break;
+        case 6:
+            in.allowed_connection_types = (cc_claims_strings){bad_type, 1};
+            break;
+        case 7:
+            in.times_location = "Europe/../etc";
+            break;
+        case 8:
+            in.subs = -2;
+            break;
+        case 9:
+            in.issuer_account = k.user_public;
+            break;
+        case 10:
+            signer = &k.server;
+            break;
         }
         char *token = NULL;
         cc_err err = {0};

@@ -16,7 +16,8 @@
 static int run_cli(const char *args, const char *stdin_text, char **out)
 {
     const char *bin = getenv("CITADEL_BIN");
-    cr_assert_not_null(bin, "CITADEL_BIN must name the citadel-callout binary (make check sets it)");
+    cr_assert_not_null(bin,
+                       "CITADEL_BIN must name the citadel-callout binary (make check sets it)");
 
     char command[8192];
     if (stdin_text != NULL)

@@ -98,10 +98,10 @@ Test(jwt_hash, sha512_256_known_answer)
 
 Test(jwt_jti, known_answer)
 {
-    json_t *claims = json_pack(
-        "{s:I, s:s, s:s, s:s}", "iat", (json_int_t)1752631863, "iss",
-        "AB5XVIN4FZNYXNV2X6X7FVVRE7A4ED73BY4ENPRNAGKKJQ7RWR2Q5ASS", "name", "sentinel", "sub",
-        "UA2IY6T4CWNRSEYQYNHPW6HXHBZANCFZOLLQY7NRVJSXOI3UEYSTZKHF");
+    json_t *claims =
+        json_pack("{s:I, s:s, s:s, s:s}", "iat", (json_int_t)1752631863, "iss",
+                  "AB5XVIN4FZNYXNV2X6X7FVVRE7A4ED73BY4ENPRNAGKKJQ7RWR2Q5ASS", "name", "sentinel",
+                  "sub", "UA2IY6T4CWNRSEYQYNHPW6HXHBZANCFZOLLQY7NRVJSXOI3UEYSTZKHF");
     char jti[CC_JWT_JTI_LEN + 1];
 
     cr_assert_eq(cc_jwt_compute_jti(claims, jti, NULL), CC_OK);
@@ -111,13 +111,13 @@ Test(jwt_jti, known_answer)
 
 Test(jwt_jti, ignores_order_jti_and_empty)
 {
-    /* Same base claims as the known answer, inserted in another order, with a
+    /* Same base claims as the known-answer test, inserted in another order, with a
      * jti, an empty aud, a zero nbf and a nats object, none of which count. */
-    json_t *claims = json_pack(
-        "{s:s, s:s, s:s, s:i, s:s, s:s, s:I, s:{}}", "sub",
-        "UA2IY6T4CWNRSEYQYNHPW6HXHBZANCFZOLLQY7NRVJSXOI3UEYSTZKHF", "jti", "ignored", "aud", "",
-        "nbf", 0, "name", "sentinel", "iss", "AB5XVIN4FZNYXNV2X6X7FVVRE7A4ED73BY4ENPRNAGKKJQ7RWR2Q5ASS",
-        "iat", (json_int_t)1752631863, "nats");
+    json_t *claims = json_pack("{s:s, s:s, s:s, s:i, s:s, s:s, s:I, s:{}}", "sub",
+                               "UA2IY6T4CWNRSEYQYNHPW6HXHBZANCFZOLLQY7NRVJSXOI3UEYSTZKHF", "jti",
+                               "ignored", "aud", "", "nbf", 0, "name", "sentinel", "iss",
+                               "AB5XVIN4FZNYXNV2X6X7FVVRE7A4ED73BY4ENPRNAGKKJQ7RWR2Q5ASS", "iat",
+                               (json_int_t)1752631863, "nats");
     char jti[CC_JWT_JTI_LEN + 1];
 
     cr_assert_eq(cc_jwt_compute_jti(claims, jti, NULL), CC_OK);
@@ -182,6 +182,21 @@ Test(jwt_encode, escapes_html_like_go)
     json_decref(claims);
 }
 
+Test(jwt_encode, escapes_control_like_go)
+{
+    /* Go writes "\u001f" with lowercase hex, jansson "\u001F"; an escaped
+     * backslash before "u" must stay a backslash. */
+    json_t *claims = user_claims();
+    json_object_set_new(claims, "name", json_string("a\x1f\\uABCD\n"));
+    char *token = encode_or_fail(claims, NOW);
+    char *payload = claims_segment(token);
+
+    cr_assert(contains(payload, "\"name\":\"a\\u001f\\\\uABCD\\n\""), "%s", payload);
+    free(payload);
+    free(token);
+    json_decref(claims);
+}
+
 Test(jwt_encode, round_trip)
 {
     json_t *claims = user_claims();
@@ -189,8 +204,8 @@ Test(jwt_encode, round_trip)
 
     cc_jwt jwt;
     cc_err err = {0};
-    cr_assert_eq(cc_jwt_decode(token, strlen(token), CC_NKEY_ACCOUNT, NOW, &jwt, &err), CC_OK,
-                 "%s", err.message);
+    cr_assert_eq(cc_jwt_decode(token, strlen(token), CC_NKEY_ACCOUNT, NOW, &jwt, &err), CC_OK, "%s",
+                 err.message);
     cr_assert_str_eq(jwt.iss, ACCOUNT_PUBLIC);
     cr_assert_str_eq(jwt.sub, USER_PUBLIC);
     cr_assert_str_eq(jwt.name, "bob");
@@ -310,8 +325,7 @@ Test(jwt_decode, rejects_bad_header)
         cc_err err = {0};
         cr_assert_eq(decode_status(token, CC_NKEY_ANY, NOW, &err), CC_ERR_INVALID, "%s",
                      cases[i].header);
-        cr_assert(contains(err.message, cases[i].message), "%s: %s", cases[i].header,
-                  err.message);
+        cr_assert(contains(err.message, cases[i].message), "%s: %s", cases[i].header, err.message);
         free(token);
     }
 }
@@ -353,8 +367,7 @@ Test(jwt_decode, rejects_bad_claims)
         cc_err err = {0};
         cr_assert_eq(decode_status(token, CC_NKEY_ANY, NOW, &err), CC_ERR_INVALID, "%s",
                      cases[i].claims);
-        cr_assert(contains(err.message, cases[i].message), "%s: %s", cases[i].claims,
-                  err.message);
+        cr_assert(contains(err.message, cases[i].message), "%s: %s", cases[i].claims, err.message);
         free(token);
     }
 }
@@ -409,8 +422,7 @@ Test(jwt_decode, rejects_bad_segments)
         size_t token_len = i == nul_case ? len : strlen(cases[i].token);
         cr_assert_eq(cc_jwt_decode(cases[i].token, token_len, CC_NKEY_ANY, NOW, &jwt, &err),
                      CC_ERR_INVALID, "%s", cases[i].name);
-        cr_assert(contains(err.message, cases[i].message), "%s: %s", cases[i].name,
-                  err.message);
+        cr_assert(contains(err.message, cases[i].message), "%s: %s", cases[i].name, err.message);
         free(cases[i].token);
     }
     free(token);
@@ -488,12 +500,10 @@ Test(jwt_decode, checks_exp_and_nbf)
     char *token = encode_or_fail(claims, NOW);
     cc_err err = {0};
 
-    cr_assert_eq(decode_status(token, CC_NKEY_ACCOUNT, NOW + 60, &err), CC_OK, "%s",
-                 err.message);
+    cr_assert_eq(decode_status(token, CC_NKEY_ACCOUNT, NOW + 60, &err), CC_OK, "%s", err.message);
     cr_assert_eq(decode_status(token, CC_NKEY_ACCOUNT, NOW + 61, &err), CC_ERR_EXPIRED);
     cr_assert(contains(err.message, "expired"), "%s", err.message);
-    cr_assert_eq(decode_status(token, CC_NKEY_ACCOUNT, NOW - 10, &err), CC_OK, "%s",
-                 err.message);
+    cr_assert_eq(decode_status(token, CC_NKEY_ACCOUNT, NOW - 10, &err), CC_OK, "%s", err.message);
     cr_assert_eq(decode_status(token, CC_NKEY_ACCOUNT, NOW - 11, &err), CC_ERR_EXPIRED);
     cr_assert(contains(err.message, "not valid before"), "%s", err.message);
     free(token);

@@ -193,8 +193,8 @@ Test(spiffeid_trust_domain, bare_and_id_forms)
     cr_assert_eq(cc_spiffeid_parse_trust_domain("example.org", 11, td, &err), CC_OK, "%s",
                  err.message);
     cr_assert_str_eq(td, "example.org");
-    cr_assert_eq(cc_spiffeid_parse_trust_domain("spiffe://example.org", 20, td, &err), CC_OK,
-                 "%s", err.message);
+    cr_assert_eq(cc_spiffeid_parse_trust_domain("spiffe://example.org", 20, td, &err), CC_OK, "%s",
+                 err.message);
     cr_assert_str_eq(td, "example.org");
 }
 

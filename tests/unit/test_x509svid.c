@@ -55,8 +55,7 @@ static void teardown(void)
 TestSuite(x509svid, .init = setup, .fini = teardown);
 
 /* Verifies chain with the suite's bundles at `at` and frees the chain. */
-static cc_status verify_at(STACK_OF(X509) *chain, int64_t at, cc_x509svid_info *info,
-                           cc_err *err)
+static cc_status verify_at(STACK_OF(X509) *chain, int64_t at, cc_x509svid_info *info, cc_err *err)
 {
     cr_assert_not_null(chain);
     cc_status status = cc_x509svid_verify(chain, bundles, at, info, err);
@@ -246,6 +245,14 @@ Test(x509svid, duplicate_san_extension)
     cc_test_cert_spec spec = cc_test_spec_leaf(ID_A);
     spec.extra[0] = (cc_test_ext){"subjectAltName", "URI:spiffe://a.example/other"};
     expect_leaf_reject(&spec, CC_ERR_INVALID, "more than one subjectAltName extension");
+}
+
+Test(x509svid, malformed_san_extension)
+{
+    /* A subjectAltName whose value is an ASN.1 NULL instead of GeneralNames. */
+    cc_test_cert_spec spec = cc_test_spec_leaf(NULL);
+    spec.extra[0] = (cc_test_ext){"2.5.29.17", "DER:05:00"};
+    expect_leaf_reject(&spec, CC_ERR_INVALID, "subjectAltName extension is malformed");
 }
 
 Test(x509svid, uri_with_nul)
