@@ -662,14 +662,19 @@ static cc_status load_detected(cc_bundle_format format, const char *trust_domain
     return status;
 }
 
-cc_status cc_bundle_load_file(const char *path, const char *trust_domain, cc_bundle_set **out,
-                              cc_bundle_format *format, cc_err *err)
+/* Reads and detects path, then loads it bound to trust_domain, or to
+ * fallback_trust_domain when the form needs a domain and none was given. */
+static cc_status load_file(const char *path, const char *trust_domain,
+                           const char *fallback_trust_domain, cc_bundle_set **out,
+                           cc_bundle_format *format, bool *used_fallback, cc_err *err)
 {
     char *data = NULL;
     size_t len = 0;
     cc_bundle_format detected = CC_BUNDLE_FORMAT_PEM;
     cc_bundle_set *set = NULL;
 
+    if (used_fallback != NULL)
+        *used_fallback = false;
     cc_status status = cc_bundle_read_file(path, &data, &len, err);
     if (status != CC_OK)
         return status;
@@ -677,6 +682,13 @@ cc_status cc_bundle_load_file(const char *path, const char *trust_domain, cc_bun
     status = cc_bundle_detect_format(data, len, &detected, err);
     if (status == CC_OK && format != NULL)
         *format = detected;
+
+    bool single = detected == CC_BUNDLE_FORMAT_PEM || detected == CC_BUNDLE_FORMAT_SPIFFE;
+    if (status == CC_OK && single && trust_domain == NULL && fallback_trust_domain != NULL) {
+        trust_domain = fallback_trust_domain;
+        if (used_fallback != NULL)
+            *used_fallback = true;
+    }
 
     if (status == CC_OK) {
         set = cc_bundle_set_new();
@@ -695,4 +707,18 @@ cc_status cc_bundle_load_file(const char *path, const char *trust_domain, cc_bun
     cc_bundle_set_release(set);
     free(data);
     return status;
+}
+
+cc_status cc_bundle_load_file(const char *path, const char *trust_domain, cc_bundle_set **out,
+                              cc_bundle_format *format, cc_err *err)
+{
+    return load_file(path, trust_domain, NULL, out, format, NULL, err);
+}
+
+cc_status cc_bundle_load_file_with_fallback(const char *path, const char *trust_domain,
+                                            const char *fallback_trust_domain,
+                                            cc_bundle_set **out, bool *used_fallback,
+                                            cc_err *err)
+{
+    return load_file(path, trust_domain, fallback_trust_domain, out, NULL, used_fallback, err);
 }

@@ -1,6 +1,6 @@
 /* Loading trust bundles from files into a cc_bundle_set.
  *
- * Supported forms (docs/bundles.md describes each with an example):
+ * Supported forms (docs/bundles.md describes each):
  *   - CC_BUNDLE_FORMAT_PEM: PEM CERTIFICATE blocks, the X.509 authorities of
  *     one trust domain that the configuration names;
  *   - CC_BUNDLE_FORMAT_SPIFFE: one SPIFFE bundle (a JWK Set with "keys" and
@@ -21,6 +21,7 @@
 #ifndef CITADEL_BUNDLE_LOAD_H
 #define CITADEL_BUNDLE_LOAD_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "citadel/bundle.h"
@@ -118,5 +119,16 @@ cc_status cc_bundle_sources_load(const cc_bundle_source *sources, size_t count,
  * fails because trust_domain is missing. Caller releases *out. */
 cc_status cc_bundle_load_file(const char *path, const char *trust_domain, cc_bundle_set **out,
                               cc_bundle_format *format, cc_err *err);
+
+/* Loads one file as cc_bundle_load_file() does, except that a PEM file or
+ * single SPIFFE bundle given without trust_domain is bound to
+ * fallback_trust_domain (when not NULL), and *used_fallback is set. The CLI
+ * passes the trust domain named by the SVID under test: the check then shows
+ * only that the SVID chains to these authorities, not that they may vouch
+ * for that trust domain. used_fallback may be NULL. */
+cc_status cc_bundle_load_file_with_fallback(const char *path, const char *trust_domain,
+                                            const char *fallback_trust_domain,
+                                            cc_bundle_set **out, bool *used_fallback,
+                                            cc_err *err);
 
 #endif

@@ -11,6 +11,8 @@
 
 int cc_cli_version(int argc, char **argv);
 int cc_cli_spiffeid(int argc, char **argv);
+int cc_cli_svid(int argc, char **argv);
+int cc_cli_jwtsvid(int argc, char **argv);
 int cc_cli_keys(int argc, char **argv);
 
 /* citadel-callout jwt decode TOKEN|-: prints a NATS JWT's header and claims. */
