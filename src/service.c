@@ -157,10 +157,10 @@ static cc_policy_set *current_policies(cc_service *service)
 
 static void log_decision(const cc_decision *decision, int64_t duration_us, const char *reply)
 {
-    json_t *fields = json_pack("{s:s, s:s, s:s, s:I}", "decision_id", decision->id, "decision",
-                               decision->allowed ? "allow" : "deny", "code",
-                               cc_decision_code_name(decision->code), "duration_us",
-                               (json_int_t)duration_us);
+    json_t *fields =
+        json_pack("{s:s, s:s, s:s, s:I}", "decision_id", decision->id, "decision",
+                  decision->allowed ? "allow" : "deny", "code",
+                  cc_decision_code_name(decision->code), "duration_us", (json_int_t)duration_us);
     if (decision->client_id != 0)
         json_object_set_new(fields, "conn_id", json_integer((json_int_t)decision->client_id));
     if (decision->spiffe_id != NULL)
@@ -197,8 +197,8 @@ static void publish_response(cc_service *service, const cc_decision *decision, c
     if (reply == NULL)
         return;
 
-    natsStatus status = natsConnection_Publish(service->nc, reply, decision->response,
-                                               (int)decision->response_len);
+    natsStatus status =
+        natsConnection_Publish(service->nc, reply, decision->response, (int)decision->response_len);
     if (status != NATS_OK)
         cc_log_json(CC_LOG_ERROR, "response_publish_failed",
                     json_pack("{s:s, s:s}", "decision_id", decision->id, "error",
@@ -418,8 +418,7 @@ static cc_status connect_nats(cc_service *service, cc_err *err)
         cc_log_msg(CC_LOG_WARN, "connect_pending",
                    "no NATS server reachable yet; retrying in the background");
     } else {
-        return cc_err_set(err, CC_ERR_IO, "cannot connect to NATS: %s",
-                          nats_GetLastError(NULL));
+        return cc_err_set(err, CC_ERR_IO, "cannot connect to NATS: %s", nats_GetLastError(NULL));
     }
     return CC_OK;
 }
@@ -484,10 +483,9 @@ static cc_status start_audit(cc_service *service, cc_err *err)
 
 static cc_status subscribe(cc_service *service, cc_err *err)
 {
-    natsStatus status = natsConnection_QueueSubscribe(&service->sub, service->nc,
-                                                      CC_SERVICE_AUTH_SUBJECT,
-                                                      service->config->nats.queue_group,
-                                                      on_request, service);
+    natsStatus status =
+        natsConnection_QueueSubscribe(&service->sub, service->nc, CC_SERVICE_AUTH_SUBJECT,
+                                      service->config->nats.queue_group, on_request, service);
     /* nats.c drops messages beyond its pending limits. The callback moves
      * each message to the work queue at once, so lifting the limits costs
      * little and avoids drops in a reconnect storm. */
@@ -581,8 +579,8 @@ cc_status cc_service_start(cc_config *config, cc_service **out, cc_err *err)
     if (status == CC_OK)
         status = load_policies(config, &service->policies, err);
     if (status == CC_OK)
-        status = cc_bundle_watcher_start(config->bundle_sources, config->bundle_source_count,
-                                         NULL, &service->bundles, err);
+        status = cc_bundle_watcher_start(config->bundle_sources, config->bundle_source_count, NULL,
+                                         &service->bundles, err);
     if (status == CC_OK)
         status = connect_nats(service, err);
     if (status == CC_OK)
@@ -597,9 +595,9 @@ cc_status cc_service_start(cc_config *config, cc_service **out, cc_err *err)
         return status;
     }
     cc_log_json(CC_LOG_INFO, "subscribed",
-                json_pack("{s:s, s:s, s:i, s:I}", "subject", CC_SERVICE_AUTH_SUBJECT,
-                          "queue_group", config->nats.queue_group, "workers", config->workers,
-                          "policies", (json_int_t)cc_policy_set_count(service->policies)));
+                json_pack("{s:s, s:s, s:i, s:I}", "subject", CC_SERVICE_AUTH_SUBJECT, "queue_group",
+                          config->nats.queue_group, "workers", config->workers, "policies",
+                          (json_int_t)cc_policy_set_count(service->policies)));
     *out = service;
     return CC_OK;
 }
@@ -660,9 +658,9 @@ void cc_service_wait_signals(cc_service *service)
         if (sigwait(&set, &signal_number) != 0)
             continue;
         if (signal_number != SIGHUP) {
-            cc_log_json(CC_LOG_INFO, "signal",
-                        json_pack("{s:s}", "signal", signal_number == SIGINT ? "SIGINT"
-                                                                             : "SIGTERM"));
+            cc_log_json(
+                CC_LOG_INFO, "signal",
+                json_pack("{s:s}", "signal", signal_number == SIGINT ? "SIGINT" : "SIGTERM"));
             return;
         }
         cc_log_json(CC_LOG_INFO, "signal", json_pack("{s:s}", "signal", "SIGHUP"));

@@ -120,20 +120,21 @@ static void fixture_start(fixture *f)
     f->server = cc_test_nats_server_new(&err);
     cr_assert_not_null(f->server, "%s", err.message);
     char *body = NULL;
-    cr_assert_gt(asprintf(&body,
-                          "jetstream { store_dir: \"%s/js\" }\n"
-                          "accounts {\n"
-                          "  AUTH { jetstream: enabled, users: [ {user: auth, password: \"%s\"} ] }\n"
-                          "  APP {}\n"
-                          "  SYS {}\n"
-                          "}\n"
-                          "system_account: SYS\n"
-                          "authorization {\n"
-                          "  timeout: 2\n"
-                          "  auth_callout { issuer: \"%s\", auth_users: [ auth ], account: AUTH }\n"
-                          "}\n",
-                          cc_test_nats_server_dir(f->server), AUTH_PASSWORD, issuer_public),
-                 0);
+    cr_assert_gt(
+        asprintf(&body,
+                 "jetstream { store_dir: \"%s/js\" }\n"
+                 "accounts {\n"
+                 "  AUTH { jetstream: enabled, users: [ {user: auth, password: \"%s\"} ] }\n"
+                 "  APP {}\n"
+                 "  SYS {}\n"
+                 "}\n"
+                 "system_account: SYS\n"
+                 "authorization {\n"
+                 "  timeout: 2\n"
+                 "  auth_callout { issuer: \"%s\", auth_users: [ auth ], account: AUTH }\n"
+                 "}\n",
+                 cc_test_nats_server_dir(f->server), AUTH_PASSWORD, issuer_public),
+        0);
     cr_assert_eq(cc_test_nats_server_start(f->server, body, &err), CC_OK, "%s", err.message);
     f->server_body = body;
 
@@ -339,8 +340,7 @@ Test(service, binary_denies_reloads_and_stops)
 
     char *policies = NULL;
     cr_assert_gt(asprintf(&policies, "%s/policies", f.service_dir), 0);
-    write_file(policies, "zz-bad.json", "{\"rules\": [{\"name\": \"typo\", \"acount\": 1}]}",
-               0644);
+    write_file(policies, "zz-bad.json", "{\"rules\": [{\"name\": \"typo\", \"acount\": 1}]}", 0644);
     cr_assert_eq(kill(pid, SIGHUP), 0);
     cr_expect(wait_file_contains(log_path, "\"event\":\"reload_failed\"", 5000),
               "a bad policy file is reported");
@@ -382,8 +382,8 @@ Test(service, reconnects_after_server_restart)
     cr_assert_eq(cc_test_nats_server_take_down(f.server, &err), CC_OK, "%s", err.message);
     cr_expect(wait_file_contains(log_path, "\"event\":\"disconnected\"", 5000));
     pid_t restarted = 0;
-    cr_assert_eq(cc_test_nats_server_bring_back(f.server, f.server_body, &restarted, &err),
-                 CC_OK, "%s", err.message);
+    cr_assert_eq(cc_test_nats_server_bring_back(f.server, f.server_body, &restarted, &err), CC_OK,
+                 "%s", err.message);
     cr_assert(wait_file_contains(log_path, "\"event\":\"reconnected\"", 15000),
               "service did not reconnect; see %s", log_path);
 
@@ -424,8 +424,8 @@ Test(service, starts_before_server_is_up)
     cr_expect(file_contains(log_path, "\"event\":\"connect_pending\""));
 
     pid_t restarted = 0;
-    cr_assert_eq(cc_test_nats_server_bring_back(f.server, f.server_body, &restarted, &err),
-                 CC_OK, "%s", err.message);
+    cr_assert_eq(cc_test_nats_server_bring_back(f.server, f.server_body, &restarted, &err), CC_OK,
+                 "%s", err.message);
     cr_assert(wait_file_contains(log_path, "\"event\":\"connected\"", 15000),
               "service did not connect; see %s", log_path);
     sleep_ms(300);
