@@ -10,6 +10,8 @@
 #include <criterion/criterion.h>
 
 #include <fcntl.h>
+#include <pthread.h>
+#include <stdint.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -438,6 +440,41 @@ Test(service, starts_before_server_is_up)
 
     cc_test_nats_stop_pid(restarted);
     free(log_path);
+    fixture_stop(&f);
+    nats_CloseAndWait(5000);
+}
+
+#define PARALLEL_CLIENTS 16
+
+static void *connect_in_thread(void *arg)
+{
+    const fixture *f = arg;
+    return (void *)(intptr_t)connect_plain_client(f);
+}
+
+Test(service, parallel_clients_each_audited_once)
+{
+    fixture f = {0};
+    fixture_start(&f);
+
+    cc_config *config = NULL;
+    cc_err err = {0};
+    cr_assert_eq(cc_config_load(f.config_path, &config, &err), CC_OK, "%s", err.message);
+    cc_service *service = NULL;
+    cr_assert_eq(cc_service_start(config, &service, &err), CC_OK, "%s", err.message);
+
+    pthread_t threads[PARALLEL_CLIENTS];
+    for (int i = 0; i < PARALLEL_CLIENTS; i++)
+        cr_assert_eq(pthread_create(&threads[i], NULL, connect_in_thread, &f), 0);
+    for (int i = 0; i < PARALLEL_CLIENTS; i++) {
+        void *result = NULL;
+        pthread_join(threads[i], &result);
+        cr_expect_eq((natsStatus)(intptr_t)result, NATS_CONNECTION_AUTH_FAILED, "client %d", i);
+    }
+
+    cr_expect_eq(cc_service_stop(service), CC_OK, "every audit event was sent");
+    expect_deny_events(&f, PARALLEL_CLIENTS);
+
     fixture_stop(&f);
     nats_CloseAndWait(5000);
 }
