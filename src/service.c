@@ -36,6 +36,8 @@
 #define XKEY_HEADER "Nats-Server-Xkey"
 #define DRAIN_TIMEOUT_MS 5000
 #define SUBSCRIBE_FLUSH_TIMEOUT_MS 2000
+#define CLOSED_CALLBACK_TIMEOUT_S 10
+#define FINAL_FLUSH_TIMEOUT_MS 2000
 #define AUDIT_FLUSH_TIMEOUT_MS 10000
 #define RECONNECT_MAX_DELAY_MS 5000
 #define RECONNECT_FIRST_DELAY_MS 250
@@ -59,6 +61,9 @@ struct cc_service {
 
     natsConnection *nc;
     atomic_bool closing; /* set before our own close, so that it is not logged as a loss */
+    pthread_mutex_t closed_lock;
+    pthread_cond_t closed_cond;
+    bool closed_seen; /* the closed callback ran: nats.c makes no more callbacks */
     natsSubscription *sub;
     cc_audit *audit;
 
@@ -111,6 +116,15 @@ static void queue_push(cc_service *service, natsMsg *msg)
     *item = (work_item){.msg = msg, .received_ns = monotonic_ns()};
 
     pthread_mutex_lock(&service->queue_lock);
+    if (service->queue_closed) {
+        /* Only possible when the subscription could not be drained: the
+         * workers are gone, and the server times the client out. */
+        pthread_mutex_unlock(&service->queue_lock);
+        cc_log_msg(CC_LOG_WARN, "request_dropped", "auth request arrived during shutdown");
+        natsMsg_Destroy(msg);
+        free(item);
+        return;
+    }
     if (service->queue_tail != NULL)
         service->queue_tail->next = item;
     else
@@ -290,8 +304,13 @@ static void on_reconnected(natsConnection *nc, void *closure)
 
 static void on_closed(natsConnection *nc, void *closure)
 {
-    (void)closure;
+    cc_service *service = closure;
     log_connection_event(CC_LOG_INFO, "connection_closed", nc);
+
+    pthread_mutex_lock(&service->closed_lock);
+    service->closed_seen = true;
+    pthread_cond_broadcast(&service->closed_cond);
+    pthread_mutex_unlock(&service->closed_lock);
 }
 
 static void on_async_error(natsConnection *nc, natsSubscription *sub, natsStatus status,
@@ -518,8 +537,13 @@ static void stop_workers(cc_service *service)
 /* Stops new requests and waits until the ones nats.c already has reach the
  * work queue. Without a connection there is nothing to drain, so the
  * subscription is only removed. */
-static void drain_subscription(natsSubscription *sub)
+static void drain_subscription(natsConnection *nc, natsSubscription *sub)
 {
+    if (natsConnection_Status(nc) != NATS_CONN_STATUS_CONNECTED) {
+        natsSubscription_Unsubscribe(sub);
+        return;
+    }
+
     natsStatus status = natsSubscription_Drain(sub);
     if (status == NATS_OK)
         status = natsSubscription_WaitForDrainCompletion(sub, DRAIN_TIMEOUT_MS);
@@ -531,11 +555,31 @@ static void drain_subscription(natsSubscription *sub)
     natsSubscription_Unsubscribe(sub);
 }
 
+/* nats.c runs connection callbacks on its own thread, after natsConnection_Close()
+ * returns, and the closed callback comes last. The service is their closure,
+ * so it must stay allocated until that callback has run. */
+static bool wait_closed_callback(cc_service *service)
+{
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += CLOSED_CALLBACK_TIMEOUT_S;
+
+    pthread_mutex_lock(&service->closed_lock);
+    while (!service->closed_seen) {
+        if (pthread_cond_timedwait(&service->closed_cond, &service->closed_lock, &until) != 0)
+            break;
+    }
+    bool seen = service->closed_seen;
+    pthread_mutex_unlock(&service->closed_lock);
+    return seen;
+}
+
 static size_t release_all(cc_service *service)
 {
+    bool callbacks_done = true;
     size_t unsent = 0;
     if (service->sub != NULL)
-        drain_subscription(service->sub);
+        drain_subscription(service->nc, service->sub);
     stop_workers(service);
     if (service->audit != NULL)
         unsent = cc_audit_stop(service->audit, AUDIT_FLUSH_TIMEOUT_MS);
@@ -543,8 +587,10 @@ static size_t release_all(cc_service *service)
     natsSubscription_Destroy(service->sub);
     if (service->nc != NULL) {
         atomic_store(&service->closing, true);
-        natsConnection_Flush(service->nc);
+        if (natsConnection_Status(service->nc) == NATS_CONN_STATUS_CONNECTED)
+            natsConnection_FlushTimeout(service->nc, FINAL_FLUSH_TIMEOUT_MS);
         natsConnection_Close(service->nc);
+        callbacks_done = wait_closed_callback(service);
         natsConnection_Destroy(service->nc);
     }
     cc_bundle_watcher_stop(service->bundles);
@@ -558,6 +604,16 @@ static size_t release_all(cc_service *service)
     pthread_mutex_destroy(&service->queue_lock);
     pthread_cond_destroy(&service->queue_ready);
     cc_config_free(service->config);
+    if (!callbacks_done) {
+        /* A late callback would read freed memory, so leak the struct instead. */
+        cc_log_msg(CC_LOG_ERROR, "close_timeout",
+                   "NATS did not report the connection closed within %d s; the service state "
+                   "stays allocated",
+                   CLOSED_CALLBACK_TIMEOUT_S);
+        return unsent;
+    }
+    pthread_mutex_destroy(&service->closed_lock);
+    pthread_cond_destroy(&service->closed_cond);
     free(service);
     return unsent;
 }
@@ -574,6 +630,8 @@ cc_status cc_service_start(cc_config *config, cc_service **out, cc_err *err)
     pthread_mutex_init(&service->reload_lock, NULL);
     pthread_mutex_init(&service->queue_lock, NULL);
     pthread_cond_init(&service->queue_ready, NULL);
+    pthread_mutex_init(&service->closed_lock, NULL);
+    pthread_cond_init(&service->closed_cond, NULL);
 
     cc_status status = load_keys(service, err);
     if (status == CC_OK)

@@ -478,3 +478,25 @@ Test(service, parallel_clients_each_audited_once)
     fixture_stop(&f);
     nats_CloseAndWait(5000);
 }
+
+Test(service, stops_while_never_connected)
+{
+    fixture f = {0};
+    fixture_start(&f);
+    cc_err err = {0};
+    cr_assert_eq(cc_test_nats_server_take_down(f.server, &err), CC_OK, "%s", err.message);
+
+    cc_config *config = NULL;
+    cr_assert_eq(cc_config_load(f.config_path, &config, &err), CC_OK, "%s", err.message);
+    cc_service *service = NULL;
+    cr_assert_eq(cc_service_start(config, &service, &err), CC_OK, "%s", err.message);
+
+    struct timespec start, end;
+    clock_gettime(CLOCK_MONOTONIC, &start);
+    cr_expect_eq(cc_service_stop(service), CC_OK, "no audit events were pending");
+    clock_gettime(CLOCK_MONOTONIC, &end);
+    cr_expect_lt(end.tv_sec - start.tv_sec, 8, "stop must not wait for a server");
+
+    fixture_stop(&f);
+    nats_CloseAndWait(5000);
+}
