@@ -1,34 +1,23 @@
 /* Audit publisher against a real nats-server with JetStream.
  *
- * The restart test needs the server back on the same port with the same
- * store, which the harness does not offer (it always picks a new port), so
- * the second server process is started here directly.
- *
  * The tests set no Criterion .timeout: with two such tests running at once,
  * Criterion 2.4.1's runner leaks 48 bytes and LeakSanitizer fails the run.
  * Every wait below has its own bound instead. */
 #define _GNU_SOURCE
 #include <criterion/criterion.h>
 
-#include <arpa/inet.h>
-#include <errno.h>
-#include <netinet/in.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <fcntl.h>
-#include <sys/prctl.h>
-#include <sys/socket.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <nats/nats.h>
 
 #include "citadel/audit.h"
+#include "../support/natsrestart.h"
 #include "../support/natsserver.h"
 
 #define STREAM "CITADEL_AUDIT"
@@ -38,26 +27,6 @@ static void sleep_ms(int ms)
 {
     struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L};
     nanosleep(&ts, NULL);
-}
-
-static bool port_open(int port)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in address = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    bool open = connect(fd, (struct sockaddr *)&address, sizeof(address)) == 0;
-    close(fd);
-    return open;
-}
-
-static bool wait_port(int port, bool open, int timeout_ms)
-{
-    for (int waited = 0; waited < timeout_ms; waited += 50) {
-        if (port_open(port) == open)
-            return true;
-        sleep_ms(50);
-    }
-    return port_open(port) == open;
 }
 
 static char *jetstream_body(const char *store_dir)
@@ -79,55 +48,6 @@ static cc_test_nats_server *start_server(char **store_dir)
     cr_assert_eq(cc_test_nats_server_start(server, body, &err), CC_OK, "%s", err.message);
     free(body);
     return server;
-}
-
-/* Starts nats-server on a fixed port with the given store, outside the harness. */
-static pid_t start_server_on_port(const cc_test_nats_server *harness, int port,
-                                  const char *store_dir)
-{
-    char *config_path = NULL;
-    char *config = NULL;
-    cr_assert_gt(asprintf(&config,
-                          "listen: 127.0.0.1:%d\nlog_file: \"%s/restart.log\"\n"
-                          "jetstream { store_dir: \"%s\" }\n",
-                          port, cc_test_nats_server_dir(harness), store_dir),
-                 0);
-    cc_err err = {0};
-    cr_assert_eq(cc_test_nats_server_write_file(harness, "restart.conf", config, &config_path,
-                                                &err),
-                 CC_OK, "%s", err.message);
-    free(config);
-
-    const char *binary = getenv("CITADEL_NATS_SERVER");
-    if (binary == NULL)
-        binary = "nats-server";
-    pid_t parent = getpid();
-    pid_t pid = fork();
-    cr_assert_neq(pid, -1);
-    if (pid == 0) {
-        /* Die with the test process, and keep the server off the test's stdio. */
-        prctl(PR_SET_PDEATHSIG, SIGKILL);
-        if (getppid() != parent)
-            _exit(1);
-        int null = open("/dev/null", O_RDWR);
-        if (null < 0)
-            _exit(126);
-        dup2(null, 0);
-        dup2(null, 1);
-        dup2(null, 2);
-        execlp(binary, binary, "-c", config_path, (char *)NULL);
-        _exit(127);
-    }
-    free(config_path);
-    cr_assert(wait_port(port, true, 10000), "restarted server did not open port %d", port);
-    return pid;
-}
-
-static void stop_pid(pid_t pid)
-{
-    kill(pid, SIGTERM);
-    int status;
-    waitpid(pid, &status, 0);
 }
 
 static natsConnection *connect_to(const char *url)
@@ -164,8 +84,7 @@ static cc_audit *start_audit(natsConnection *nc, size_t queue_size)
 
 static json_t *event(const char *id, const char *decision)
 {
-    return json_pack("{s:s, s:s, s:s}", "decision_id", id, "decision", decision, "reason",
-                     "test");
+    return json_pack("{s:s, s:s, s:s}", "decision_id", id, "decision", decision, "reason", "test");
 }
 
 static void submit(cc_audit *audit, const char *id, const char *decision)
@@ -200,8 +119,7 @@ static void expect_message(natsConnection *nc, uint64_t seq, const char *subject
     cr_expect_eq(natsMsgHeader_Get(msg, "Nats-Msg-Id", &msg_id), NATS_OK);
     cr_expect_str_eq(msg_id, id);
 
-    json_t *payload = json_loadb(natsMsg_GetData(msg), (size_t)natsMsg_GetDataLength(msg), 0,
-                                 NULL);
+    json_t *payload = json_loadb(natsMsg_GetData(msg), (size_t)natsMsg_GetDataLength(msg), 0, NULL);
     cr_expect_not_null(payload);
     cr_expect_str_eq(json_string_value(json_object_get(payload, "decision_id")), id);
     json_decref(payload);
@@ -294,7 +212,6 @@ Test(audit, queued_while_down_delivered_after_restart)
 {
     char *store_dir = NULL;
     cc_test_nats_server *server = start_server(&store_dir);
-    int port = cc_test_nats_server_port(server);
     natsConnection *nc = connect_to(cc_test_nats_server_url(server));
     cc_audit *audit = start_audit(nc, 3);
 
@@ -302,9 +219,7 @@ Test(audit, queued_while_down_delivered_after_restart)
     cc_err err = {0};
     cr_assert_eq(cc_audit_flush(audit, 20000, &err), CC_OK, "%s", err.message);
 
-    /* Take the server down; the harness process is still reaped by its stop. */
-    kill(cc_test_nats_server_pid(server), SIGTERM);
-    cr_assert(wait_port(port, false, 10000), "server did not stop");
+    cr_assert_eq(cc_test_nats_server_take_down(server, &err), CC_OK, "%s", err.message);
 
     submit(audit, "01HDOWN00000000000000000001", "deny");
     submit(audit, "01HDOWN00000000000000000002", "allow");
@@ -322,7 +237,11 @@ Test(audit, queued_while_down_delivered_after_restart)
     cr_expect_eq(stats.queued, 3);
     cr_expect_gt(stats.retries, 0, "publishing is retried while the server is down");
 
-    pid_t restarted = start_server_on_port(server, port, store_dir);
+    char *body = jetstream_body(store_dir);
+    pid_t restarted = 0;
+    cr_assert_eq(cc_test_nats_server_bring_back(server, body, &restarted, &err), CC_OK, "%s",
+                 err.message);
+    free(body);
     pthread_join(thread, NULL);
     cr_expect_eq(job.status, CC_OK);
     cr_assert_eq(cc_audit_flush(audit, 30000, &err), CC_OK, "%s", err.message);
@@ -334,7 +253,7 @@ Test(audit, queued_while_down_delivered_after_restart)
     cr_expect_eq(cc_audit_stop(audit, 5000), 0);
     cc_audit_free(audit);
     natsConnection_Destroy(nc);
-    stop_pid(restarted);
+    cc_test_nats_stop_pid(restarted);
     cc_test_nats_server_stop(server);
     free(store_dir);
     nats_CloseAndWait(5000);
@@ -344,12 +263,11 @@ Test(audit, stop_reports_unsent_events)
 {
     char *store_dir = NULL;
     cc_test_nats_server *server = start_server(&store_dir);
-    int port = cc_test_nats_server_port(server);
     natsConnection *nc = connect_to(cc_test_nats_server_url(server));
     cc_audit *audit = start_audit(nc, 16);
 
-    kill(cc_test_nats_server_pid(server), SIGTERM);
-    cr_assert(wait_port(port, false, 10000), "server did not stop");
+    cc_err err = {0};
+    cr_assert_eq(cc_test_nats_server_take_down(server, &err), CC_OK, "%s", err.message);
     submit(audit, "01HLOST00000000000000000001", "deny");
     submit(audit, "01HLOST00000000000000000002", "deny");
 

@@ -10,6 +10,8 @@
 #include <criterion/criterion.h>
 
 #include <fcntl.h>
+#include <pthread.h>
+#include <stdint.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,9 +24,11 @@
 
 #include <nats/nats.h>
 
+#include "../support/natsrestart.h"
 #include "../support/natsserver.h"
 #include "../support/pki.h"
 #include "citadel/config.h"
+#include "citadel/log.h"
 #include "citadel/nkey.h"
 #include "citadel/service.h"
 
@@ -33,6 +37,7 @@
 
 typedef struct fixture {
     cc_test_nats_server *server;
+    char *server_body; /* config body, kept for a restart */
     char *service_dir;
     char *config_path;
 } fixture;
@@ -117,22 +122,23 @@ static void fixture_start(fixture *f)
     f->server = cc_test_nats_server_new(&err);
     cr_assert_not_null(f->server, "%s", err.message);
     char *body = NULL;
-    cr_assert_gt(asprintf(&body,
-                          "jetstream { store_dir: \"%s/js\" }\n"
-                          "accounts {\n"
-                          "  AUTH { jetstream: enabled, users: [ {user: auth, password: \"%s\"} ] }\n"
-                          "  APP {}\n"
-                          "  SYS {}\n"
-                          "}\n"
-                          "system_account: SYS\n"
-                          "authorization {\n"
-                          "  timeout: 2\n"
-                          "  auth_callout { issuer: \"%s\", auth_users: [ auth ], account: AUTH }\n"
-                          "}\n",
-                          cc_test_nats_server_dir(f->server), AUTH_PASSWORD, issuer_public),
-                 0);
+    cr_assert_gt(
+        asprintf(&body,
+                 "jetstream { store_dir: \"%s/js\" }\n"
+                 "accounts {\n"
+                 "  AUTH { jetstream: enabled, users: [ {user: auth, password: \"%s\"} ] }\n"
+                 "  APP {}\n"
+                 "  SYS {}\n"
+                 "}\n"
+                 "system_account: SYS\n"
+                 "authorization {\n"
+                 "  timeout: 2\n"
+                 "  auth_callout { issuer: \"%s\", auth_users: [ auth ], account: AUTH }\n"
+                 "}\n",
+                 cc_test_nats_server_dir(f->server), AUTH_PASSWORD, issuer_public),
+        0);
     cr_assert_eq(cc_test_nats_server_start(f->server, body, &err), CC_OK, "%s", err.message);
-    free(body);
+    f->server_body = body;
 
     write_service_files(f, issuer_seed);
     memset(issuer_seed, 0, sizeof(issuer_seed));
@@ -141,6 +147,7 @@ static void fixture_start(fixture *f)
 static void fixture_stop(fixture *f)
 {
     cc_test_nats_server_stop(f->server);
+    free(f->server_body);
     cc_test_remove_tree(f->service_dir);
     free(f->service_dir);
     free(f->config_path);
@@ -185,31 +192,35 @@ static uint64_t audit_message_count(natsConnection *nc)
     return count;
 }
 
-/* Checks that the stream contains exactly one event, a deny for a client without credentials. */
-static void expect_one_deny_event(const fixture *f)
+/* Checks that the stream contains exactly count events, each a deny for a
+ * client without credentials, with the decision id as Nats-Msg-Id. */
+static void expect_deny_events(const fixture *f, uint64_t count)
 {
     natsConnection *nc = connect_auth_user(f);
-    for (int i = 0; i < 100 && audit_message_count(nc) < 1; i++)
+    for (int i = 0; i < 100 && audit_message_count(nc) < count; i++)
         sleep_ms(50);
     sleep_ms(300);
-    cr_expect_eq(audit_message_count(nc), 1, "exactly one audit event");
+    cr_expect_eq(audit_message_count(nc), count, "audit events in the stream");
 
     jsCtx *js = NULL;
-    natsMsg *msg = NULL;
     cr_assert_eq(natsConnection_JetStream(&js, nc, NULL), NATS_OK);
-    cr_assert_eq(js_GetMsg(&msg, js, STREAM, 1, NULL, NULL), NATS_OK, "no audit event stored");
-    cr_expect_str_eq(natsMsg_GetSubject(msg), "citadel.audit.deny");
+    for (uint64_t seq = 1; seq <= count; seq++) {
+        natsMsg *msg = NULL;
+        cr_assert_eq(js_GetMsg(&msg, js, STREAM, seq, NULL, NULL), NATS_OK,
+                     "audit event %llu not stored", (unsigned long long)seq);
+        cr_expect_str_eq(natsMsg_GetSubject(msg), "citadel.audit.deny");
 
-    json_t *event = json_loadb(natsMsg_GetData(msg), (size_t)natsMsg_GetDataLength(msg), 0, NULL);
-    cr_assert_not_null(event);
-    cr_expect_str_eq(json_string_value(json_object_get(event, "decision")), "deny");
-    cr_expect_str_eq(json_string_value(json_object_get(event, "code")), "no_credential");
-    const char *msg_id = NULL;
-    cr_expect_eq(natsMsgHeader_Get(msg, "Nats-Msg-Id", &msg_id), NATS_OK);
-    cr_expect_str_eq(msg_id, json_string_value(json_object_get(event, "decision_id")));
-
-    json_decref(event);
-    natsMsg_Destroy(msg);
+        json_t *event =
+            json_loadb(natsMsg_GetData(msg), (size_t)natsMsg_GetDataLength(msg), 0, NULL);
+        cr_assert_not_null(event);
+        cr_expect_str_eq(json_string_value(json_object_get(event, "decision")), "deny");
+        cr_expect_str_eq(json_string_value(json_object_get(event, "code")), "no_credential");
+        const char *msg_id = NULL;
+        cr_expect_eq(natsMsgHeader_Get(msg, "Nats-Msg-Id", &msg_id), NATS_OK);
+        cr_expect_str_eq(msg_id, json_string_value(json_object_get(event, "decision_id")));
+        json_decref(event);
+        natsMsg_Destroy(msg);
+    }
     jsCtx_Destroy(js);
     natsConnection_Destroy(nc);
 }
@@ -230,7 +241,7 @@ Test(service, plain_client_denied_in_process)
                  natsStatus_GetText(status));
 
     cr_expect_eq(cc_service_stop(service), CC_OK, "every audit event was sent");
-    expect_one_deny_event(&f);
+    expect_deny_events(&f, 1);
 
     fixture_stop(&f);
     nats_CloseAndWait(5000);
@@ -331,8 +342,7 @@ Test(service, binary_denies_reloads_and_stops)
 
     char *policies = NULL;
     cr_assert_gt(asprintf(&policies, "%s/policies", f.service_dir), 0);
-    write_file(policies, "zz-bad.json", "{\"rules\": [{\"name\": \"typo\", \"acount\": 1}]}",
-               0644);
+    write_file(policies, "zz-bad.json", "{\"rules\": [{\"name\": \"typo\", \"acount\": 1}]}", 0644);
     cr_assert_eq(kill(pid, SIGHUP), 0);
     cr_expect(wait_file_contains(log_path, "\"event\":\"reload_failed\"", 5000),
               "a bad policy file is reported");
@@ -346,10 +356,147 @@ Test(service, binary_denies_reloads_and_stops)
     cr_expect(file_contains(log_path, "\"event\":\"stop\""));
     cr_expect_not(file_contains(log_path, AUTH_PASSWORD), "the password is never logged");
 
-    expect_one_deny_event(&f);
+    expect_deny_events(&f, 1);
 
     free(policies);
     free(log_path);
+    fixture_stop(&f);
+    nats_CloseAndWait(5000);
+}
+
+Test(service, reconnects_after_server_restart)
+{
+    fixture f = {0};
+    fixture_start(&f);
+    char *log_path = NULL;
+    cr_assert_gt(asprintf(&log_path, "%s/service.log", f.service_dir), 0);
+    int log_fd = open(log_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    cr_assert_geq(log_fd, 0);
+    cc_log_set_fd(log_fd);
+
+    cc_config *config = NULL;
+    cc_err err = {0};
+    cr_assert_eq(cc_config_load(f.config_path, &config, &err), CC_OK, "%s", err.message);
+    cc_service *service = NULL;
+    cr_assert_eq(cc_service_start(config, &service, &err), CC_OK, "%s", err.message);
+    cr_expect_eq(connect_plain_client(&f), NATS_CONNECTION_AUTH_FAILED);
+
+    cr_assert_eq(cc_test_nats_server_take_down(f.server, &err), CC_OK, "%s", err.message);
+    cr_expect(wait_file_contains(log_path, "\"event\":\"disconnected\"", 5000));
+    pid_t restarted = 0;
+    cr_assert_eq(cc_test_nats_server_bring_back(f.server, f.server_body, &restarted, &err), CC_OK,
+                 "%s", err.message);
+    cr_assert(wait_file_contains(log_path, "\"event\":\"reconnected\"", 15000),
+              "service did not reconnect; see %s", log_path);
+
+    /* nats.c sends the subscription again before it reports the reconnect,
+     * but the server handles the service's and the client's connections
+     * independently, so leave it a moment. */
+    sleep_ms(300);
+    cr_expect_eq(connect_plain_client(&f), NATS_CONNECTION_AUTH_FAILED);
+
+    cr_expect_eq(cc_service_stop(service), CC_OK, "every audit event was sent");
+    cc_log_set_fd(2);
+    close(log_fd);
+    expect_deny_events(&f, 2);
+
+    cc_test_nats_stop_pid(restarted);
+    free(log_path);
+    fixture_stop(&f);
+    nats_CloseAndWait(5000);
+}
+
+Test(service, starts_before_server_is_up)
+{
+    fixture f = {0};
+    fixture_start(&f);
+    cc_err err = {0};
+    cr_assert_eq(cc_test_nats_server_take_down(f.server, &err), CC_OK, "%s", err.message);
+
+    char *log_path = NULL;
+    cr_assert_gt(asprintf(&log_path, "%s/service.log", f.service_dir), 0);
+    int log_fd = open(log_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    cr_assert_geq(log_fd, 0);
+    cc_log_set_fd(log_fd);
+
+    cc_config *config = NULL;
+    cr_assert_eq(cc_config_load(f.config_path, &config, &err), CC_OK, "%s", err.message);
+    cc_service *service = NULL;
+    cr_assert_eq(cc_service_start(config, &service, &err), CC_OK, "%s", err.message);
+    cr_expect(file_contains(log_path, "\"event\":\"connect_pending\""));
+
+    pid_t restarted = 0;
+    cr_assert_eq(cc_test_nats_server_bring_back(f.server, f.server_body, &restarted, &err), CC_OK,
+                 "%s", err.message);
+    cr_assert(wait_file_contains(log_path, "\"event\":\"connected\"", 15000),
+              "service did not connect; see %s", log_path);
+    sleep_ms(300);
+    cr_expect_eq(connect_plain_client(&f), NATS_CONNECTION_AUTH_FAILED);
+
+    cr_expect_eq(cc_service_stop(service), CC_OK, "every audit event was sent");
+    cc_log_set_fd(2);
+    close(log_fd);
+    expect_deny_events(&f, 1);
+
+    cc_test_nats_stop_pid(restarted);
+    free(log_path);
+    fixture_stop(&f);
+    nats_CloseAndWait(5000);
+}
+
+#define PARALLEL_CLIENTS 16
+
+static void *connect_in_thread(void *arg)
+{
+    const fixture *f = arg;
+    return (void *)(intptr_t)connect_plain_client(f);
+}
+
+Test(service, parallel_clients_each_audited_once)
+{
+    fixture f = {0};
+    fixture_start(&f);
+
+    cc_config *config = NULL;
+    cc_err err = {0};
+    cr_assert_eq(cc_config_load(f.config_path, &config, &err), CC_OK, "%s", err.message);
+    cc_service *service = NULL;
+    cr_assert_eq(cc_service_start(config, &service, &err), CC_OK, "%s", err.message);
+
+    pthread_t threads[PARALLEL_CLIENTS];
+    for (int i = 0; i < PARALLEL_CLIENTS; i++)
+        cr_assert_eq(pthread_create(&threads[i], NULL, connect_in_thread, &f), 0);
+    for (int i = 0; i < PARALLEL_CLIENTS; i++) {
+        void *result = NULL;
+        pthread_join(threads[i], &result);
+        cr_expect_eq((natsStatus)(intptr_t)result, NATS_CONNECTION_AUTH_FAILED, "client %d", i);
+    }
+
+    cr_expect_eq(cc_service_stop(service), CC_OK, "every audit event was sent");
+    expect_deny_events(&f, PARALLEL_CLIENTS);
+
+    fixture_stop(&f);
+    nats_CloseAndWait(5000);
+}
+
+Test(service, stops_while_never_connected)
+{
+    fixture f = {0};
+    fixture_start(&f);
+    cc_err err = {0};
+    cr_assert_eq(cc_test_nats_server_take_down(f.server, &err), CC_OK, "%s", err.message);
+
+    cc_config *config = NULL;
+    cr_assert_eq(cc_config_load(f.config_path, &config, &err), CC_OK, "%s", err.message);
+    cc_service *service = NULL;
+    cr_assert_eq(cc_service_start(config, &service, &err), CC_OK, "%s", err.message);
+
+    struct timespec start, end;
+    clock_gettime(CLOCK_MONOTONIC, &start);
+    cr_expect_eq(cc_service_stop(service), CC_OK, "no audit events were pending");
+    clock_gettime(CLOCK_MONOTONIC, &end);
+    cr_expect_lt(end.tv_sec - start.tv_sec, 8, "stop must not wait for a server");
+
     fixture_stop(&f);
     nats_CloseAndWait(5000);
 }
