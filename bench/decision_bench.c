@@ -5,7 +5,8 @@
  * JWT signed by a server nkey whose client_tls.verified_chains[0] contains the
  * PEM text of leaf, intermediate and root. Four decisions are timed: an allow
  * (rule found, user JWT issued) and a deny (valid SVID without a rule), each
- * plain and xkey-sealed.
+ * plain and xkey-sealed. Sealed requests go through a cc_xkey_cache, as in
+ * the service; one more case shows the sealed allow without the cache.
  *
  * Baselines, run with libsodium and OpenSSL directly on the same data:
  *   crypto allow: Ed25519 verify of the request, X509_verify_cert of the
@@ -87,11 +88,14 @@ typedef struct fixture {
     cc_policy_set *policies;
     cc_decision_context ctx_plain;
     cc_decision_context ctx_sealed;
+    cc_decision_context ctx_sealed_uncached;
+    cc_xkey_cache *xkey_cache;
 
     request allow_plain;
     request deny_plain;
     request allow_sealed;
     request deny_sealed;
+    request allow_sealed_uncached; /* payload borrowed from allow_sealed */
 
     /* Baseline inputs, copied from the requests and responses above. */
     char *chain_pem[CHAIN_LEN];  /* PEM of the allowed request's chain */
@@ -334,8 +338,12 @@ static void fixture_init(fixture *f)
                                          .default_account = "APP",
                                          .max_ttl_seconds = 3600,
                                          .now = f->now};
-    f->ctx_sealed = f->ctx_plain;
-    f->ctx_sealed.xkey = &f->service_xkey;
+    f->ctx_sealed_uncached = f->ctx_plain;
+    f->ctx_sealed_uncached.xkey = &f->service_xkey;
+    f->xkey_cache =
+        checked(cc_xkey_cache_new(&f->service_xkey, 0, NULL), "creating the xkey cache");
+    f->ctx_sealed = f->ctx_sealed_uncached;
+    f->ctx_sealed.xkey_cache = f->xkey_cache;
 
     char *allow_token = build_request(f, ID_ALLOWED, NULL, f->chain_pem);
     make_plain(&f->allow_plain, allow_token, &f->ctx_plain, true);
@@ -344,6 +352,9 @@ static void fixture_init(fixture *f)
                 true);
     make_sealed(f, &f->deny_sealed, build_request(f, ID_UNLISTED, f->server_xkey_public, NULL),
                 false);
+
+    f->allow_sealed_uncached = f->allow_sealed;
+    f->allow_sealed_uncached.ctx = &f->ctx_sealed_uncached;
 
     capture_response(f);
     make_baseline_inputs(f, allow_token);
@@ -362,6 +373,7 @@ static void fixture_free(fixture *f)
     free(f->user_jwt_signing_input);
     free(f->response_signing_input);
     free(f->response);
+    cc_xkey_cache_free(f->xkey_cache);
     cc_policy_set_release(f->policies);
     cc_bundle_set_release(f->bundles);
     cc_test_cert_free(f->intermediate);
@@ -541,6 +553,11 @@ static void op_allow_sealed(const fixture *f)
     run_decision(&f->allow_sealed);
 }
 
+static void op_allow_sealed_uncached(const fixture *f)
+{
+    run_decision(&f->allow_sealed_uncached);
+}
+
 static void op_deny_sealed(const fixture *f)
 {
     run_decision(&f->deny_sealed);
@@ -582,6 +599,11 @@ static bench_case cases[] = {
     {"decision deny plain", op_deny_plain, COMPARE_COST, CASE_CRYPTO_DENY, {0}},
     {"decision allow sealed", op_allow_sealed, COMPARE_COST, CASE_CRYPTO_ALLOW_SEALED, {0}},
     {"decision deny sealed", op_deny_sealed, COMPARE_COST, CASE_CRYPTO_DENY_SEALED, {0}},
+    {"decision allow sealed, no xkey cache",
+     op_allow_sealed_uncached,
+     COMPARE_COST,
+     CASE_CRYPTO_ALLOW_SEALED,
+     {0}},
     {"step request decode", op_step_request_decode, COMPARE_SHARE, CASE_ALLOW_PLAIN, {0}},
     {"step chain parse", op_step_chain_parse, COMPARE_SHARE, CASE_ALLOW_PLAIN, {0}},
     {"step SVID verify", op_step_svid_verify, COMPARE_SHARE, CASE_ALLOW_PLAIN, {0}},
@@ -642,11 +664,11 @@ static void print_report(const fixture *f)
     printf("decision_bench: %d rounds of %.2f CPU s per case, medians\n", ROUNDS, ROUND_SECONDS);
     printf("request %zu bytes plain, %zu sealed; response %zu bytes\n", f->allow_plain.payload_len,
            f->allow_sealed.payload_len, strlen(f->response));
-    printf("%-24s %12s %10s  %s\n", "case", "calls/s", "us/call", "compared with");
+    printf("%-38s %9s %9s  %s\n", "case", "calls/s", "us/call", "compared with");
     for (size_t i = 0; i < CASE_COUNT; i++) {
         const bench_case *c = &cases[i];
         double rate = median(c->rate, ROUNDS);
-        printf("%-24s %12.0f %10.1f", c->name, rate, 1e6 / rate);
+        printf("%-38s %9.0f %9.1f", c->name, rate, 1e6 / rate);
         if (c->compare == COMPARE_COST)
             printf("  costs %.2fx %s", median_cost_ratio(c), cases[c->reference].name);
         else if (c->compare == COMPARE_SHARE)
