@@ -6,7 +6,7 @@
  * Targets, all running at the same time and sharing one PKI:
  *   no callout: tls { verify: true } and no authorization block, so a client
  *               is admitted once the TLS handshake and CONNECT are done
- *   callout wN: the same TLS block plus authorization.auth_callout, answered
+ *   callout wN: the same TLS block plus authorization.auth_callout, served
  *               by `citadel-callout serve` ($CITADEL_BIN) with N workers
  * Clients present leaf + intermediate (P-256, one leaf per client, all for
  * one SPIFFE ID), and the servers trust the root. The service verifies the
@@ -19,7 +19,9 @@
  * and answered PING, so success means admitted. Admission time is the last
  * success minus the first start. Rounds interleave the targets, and the
  * report gives medians over rounds and the median of the per-round ratios
- * callout / no callout.
+ * callout / no callout. The CPU time that nats-server and the service used
+ * during each storm is reported too, because it depends less than wall time
+ * on other load on the machine.
  *
  * Usage: storm_bench [CLIENTS [ROUNDS]], CLIENTS 1..MAX_CLIENTS (default
  * 100), ROUNDS 1..MAX_ROUNDS (default 7). */
@@ -196,7 +198,9 @@ typedef struct target {
     double admission[MAX_ROUNDS]; /* seconds, per round */
     double p50[MAX_ROUNDS];
     double p99[MAX_ROUNDS];
-    int failures; /* clients not admitted, over all rounds */
+    double cpu[MAX_ROUNDS];         /* CPU seconds of nats-server and the service, per round */
+    double service_cpu[MAX_ROUNDS]; /* the service's share of cpu */
+    int failures;                   /* clients not admitted, over all rounds */
     char last_error[256];
 } target;
 
@@ -478,9 +482,42 @@ static double percentile(const double *sorted, int count, double fraction)
     return sorted[rank - 1];
 }
 
-/* Connects every client to t at once and records round r. */
+/* Returns the user plus system CPU seconds that process pid has used, from
+ * fields 14 and 15 of /proc/PID/stat (clock ticks, often 10 ms each). */
+static double process_cpu_seconds(pid_t pid)
+{
+    char path[64];
+    char line[1024];
+    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+    FILE *file = fopen(path, "r");
+    if (file == NULL || fgets(line, sizeof(line), file) == NULL)
+        die("cannot read", path);
+    fclose(file);
+
+    /* The command name in field 2 may contain spaces, so count from its ')'. */
+    const char *fields = strrchr(line, ')');
+    unsigned long long utime = 0;
+    unsigned long long stime = 0;
+    if (fields == NULL ||
+        sscanf(fields + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &utime,
+               &stime) != 2)
+        die("cannot parse", path);
+    return (double)(utime + stime) / (double)sysconf(_SC_CLK_TCK);
+}
+
+/* Returns the CPU seconds used so far by t's service, 0 without one. */
+static double service_cpu_seconds(const target *t)
+{
+    return t->service_pid > 0 ? process_cpu_seconds(t->service_pid) : 0;
+}
+
+/* Connects every client to t at once and records round r. The CPU time
+ * includes SETTLE_MS after the storm, so that closing the connections and
+ * publishing the audit events count too. */
 static void run_storm(target *t, client *clients, int count, int round)
 {
+    double server_before = process_cpu_seconds(cc_test_nats_server_pid(t->server));
+    double service_before = service_cpu_seconds(t);
     pthread_t *threads = checked(calloc((size_t)count, sizeof(pthread_t)), "calloc");
     pthread_barrier_t barrier;
     pthread_barrier_init(&barrier, NULL, (unsigned)count);
@@ -529,6 +566,11 @@ static void run_storm(target *t, client *clients, int count, int round)
     pthread_barrier_destroy(&barrier);
     free(latency);
     free(threads);
+
+    sleep_ms(SETTLE_MS);
+    t->service_cpu[round] = service_cpu_seconds(t) - service_before;
+    t->cpu[round] = process_cpu_seconds(cc_test_nats_server_pid(t->server)) - server_before +
+                    t->service_cpu[round];
 }
 
 /* ---- report -------------------------------------------------------------- */
@@ -541,26 +583,46 @@ static double median(const double *values, int count)
     return count % 2 == 1 ? sorted[count / 2] : (sorted[count / 2 - 1] + sorted[count / 2]) / 2;
 }
 
+/* Returns the median over rounds of values[r] / base[r], and the range. */
+static double median_ratio(const double *values, const double *base, int rounds, double *low,
+                           double *high)
+{
+    double ratios[MAX_ROUNDS];
+    for (int r = 0; r < rounds; r++)
+        ratios[r] = values[r] / base[r];
+    qsort(ratios, (size_t)rounds, sizeof(double), compare_doubles);
+    *low = ratios[0];
+    *high = ratios[rounds - 1];
+    return median(ratios, rounds);
+}
+
 static void print_report(const target *targets, int rounds, int clients)
 {
     const target *base = &targets[0];
     printf("storm_bench: %d clients at once, %d rounds, medians over rounds\n", clients, rounds);
-    printf("%-14s %14s %10s %10s  %s\n", "target", "admission ms", "p50 ms", "p99 ms",
-           "admission vs no callout");
+    printf("%-12s %8s %7s %7s %7s %7s  %-19s %s\n", "target", "admit ms", "p50 ms", "p99 ms",
+           "CPU ms", "service", "admit vs no callout", "CPU vs no callout");
     for (int i = 0; i < TARGET_COUNT; i++) {
         const target *t = &targets[i];
-        printf("%-14s %14.1f %10.1f %10.1f", t->name, 1e3 * median(t->admission, rounds),
-               1e3 * median(t->p50, rounds), 1e3 * median(t->p99, rounds));
+        printf("%-12s %8.1f %7.1f %7.1f %7.0f %7.0f", t->name, 1e3 * median(t->admission, rounds),
+               1e3 * median(t->p50, rounds), 1e3 * median(t->p99, rounds),
+               1e3 * median(t->cpu, rounds), 1e3 * median(t->service_cpu, rounds));
         if (t != base) {
-            double ratios[MAX_ROUNDS];
-            for (int r = 0; r < rounds; r++)
-                ratios[r] = t->admission[r] / base->admission[r];
-            printf("  %.2fx", median(ratios, rounds));
+            double low = 0;
+            double high = 0;
+            double admission = median_ratio(t->admission, base->admission, rounds, &low, &high);
+            char range[32];
+            snprintf(range, sizeof(range), "%.2fx (%.2f-%.2f)", admission, low, high);
+            double cpu = median_ratio(t->cpu, base->cpu, rounds, &low, &high);
+            printf("  %-19s %.2fx (%.2f-%.2f)", range, cpu, low, high);
         }
         printf("\n");
         if (t->failures > 0)
             printf("  %d connects failed, last error: %s\n", t->failures, t->last_error);
     }
+    printf("CPU ms: nats-server plus citadel-callout (service: its share), from the storm start\n"
+           "to %d ms after it\n",
+           SETTLE_MS);
 }
 
 static int parse_count(const char *text, int max, const char *what)
@@ -600,7 +662,6 @@ int main(int argc, char **argv)
     while (done < rounds && now_seconds() - started < TIME_BUDGET_SECONDS) {
         for (int i = 0; i < TARGET_COUNT; i++) {
             run_storm(&targets[i], client_list, clients, done);
-            sleep_ms(SETTLE_MS);
         }
         done++;
     }
