@@ -32,6 +32,7 @@
 #include "citadel/log.h"
 #include "citadel/nkey.h"
 #include "citadel/policy.h"
+#include "citadel/xkey.h"
 
 #define XKEY_HEADER "Nats-Server-Xkey"
 #define DRAIN_TIMEOUT_MS 5000
@@ -53,6 +54,7 @@ struct cc_service {
     cc_nkey issuer;
     cc_nkey xkey;
     bool has_xkey;
+    cc_xkey_cache *xkey_cache; /* shared keys per server xkey, set with has_xkey */
 
     pthread_mutex_t policy_lock;
     cc_policy_set *policies; /* one reference held by the service */
@@ -230,6 +232,7 @@ static void handle_request(cc_service *service, work_item *item)
         .policies = policies,
         .issuer = &service->issuer,
         .xkey = service->has_xkey ? &service->xkey : NULL,
+        .xkey_cache = service->xkey_cache,
         .default_account = config->default_account,
         .max_ttl_seconds = config->max_ttl_seconds,
         .jwt_audiences = (const char *const *)config->jwt_svid.audiences,
@@ -468,6 +471,11 @@ static cc_status load_keys(cc_service *service, cc_err *err)
         cc_err_prefix(err, "xkey_seed_file");
         return status;
     }
+
+    cc_err cache_err = {0};
+    service->xkey_cache = cc_xkey_cache_new(&service->xkey, 0, &cache_err);
+    if (service->xkey_cache == NULL)
+        return cc_err_set(err, cache_err.status, "%s", cache_err.message);
     service->has_xkey = true;
     return CC_OK;
 }
@@ -598,6 +606,7 @@ static size_t release_all(cc_service *service)
 
     cc_nkey_wipe(&service->issuer);
     cc_nkey_wipe(&service->xkey);
+    cc_xkey_cache_free(service->xkey_cache);
     free(service->workers);
     pthread_mutex_destroy(&service->policy_lock);
     pthread_mutex_destroy(&service->reload_lock);
