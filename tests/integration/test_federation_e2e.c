@@ -373,6 +373,33 @@ Test(federation_e2e, partner_workload_from_map)
     natsConnection_Destroy(nc);
 }
 
+/* The workload presents its leaf and an intermediate CA of its domain. The
+ * service verifies the chain against the cloud bundle, which contains only
+ * the root. */
+Test(federation_e2e, intermediate_chain_admitted)
+{
+    cc_test_cert_spec spec = cc_test_spec_ca("cloud.example issuing CA");
+    cc_test_cert *intermediate = cc_test_cert_issue(&spec, F.cloud_ca);
+    cr_assert_not_null(intermediate);
+    cc_test_cert *leaf = issue_leaf(ID_ANALYTICS, intermediate);
+    X509 *chain[2] = {leaf->cert, intermediate->cert};
+    cc_test_env_write_certs(&F.env, "chained.pem", chain, 2);
+    char *key_path = cc_test_env_path(&F.env, "chained.key");
+    cr_assert_eq(cc_test_write_key_pem(key_path, leaf->key), 0);
+
+    natsConnection *nc = connect_admitted("chained", NULL, NULL);
+
+    expect_round_trip(nc, "cloud.report");
+    json_t *events = cc_test_env_read_audit(&F.env, 1);
+    expect_allow_event(json_array_get(events, 0), ID_ANALYTICS, TD_CLOUD, "cloud-analytics");
+
+    json_decref(events);
+    natsConnection_Destroy(nc);
+    free(key_path);
+    cc_test_cert_free(leaf);
+    cc_test_cert_free(intermediate);
+}
+
 /* Messages flow between the two domains within each rule's permissions. */
 Test(federation_e2e, building_data_reaches_cloud)
 {
@@ -620,6 +647,43 @@ Test(bundle_reload_e2e, retired_root_refused)
     free(next_root);
 }
 
+/* Reloads triggered while workloads connect never leave a request without
+ * bundles or policies: every connection is admitted and audited. The bundle
+ * is rewritten once before the signals, because a file that changes during
+ * a reload's settle delay fails that reload ("still being written"), and
+ * with it the policy reload of the same SIGHUP. */
+Test(bundle_reload_e2e, reloads_during_connections)
+{
+    enum { CONNECTIONS = 12 };
+    write_leaf("next", ID_HALL, F.building_next_ca);
+    write_leaf("analytics", ID_ANALYTICS, F.cloud_ca);
+    char *rotated = rotated_building_bundle();
+    cc_test_env_replace(&F.env, BUILDING_BUNDLE, rotated);
+    cc_test_env_signal_service(&F.env, SIGHUP);
+    json_t *reloaded = cc_test_env_wait_log_event(&F.env, "reload_ok", 1, RELOAD_TIMEOUT_MS);
+    cr_assert_not_null(reloaded, "no reload_ok after SIGHUP");
+
+    for (int i = 0; i < CONNECTIONS; i++) {
+        cc_test_env_signal_service(&F.env, SIGHUP);
+        expect_admitted(i % 2 == 0 ? "next" : "analytics");
+    }
+
+    json_t *events = cc_test_env_read_audit(&F.env, CONNECTIONS);
+    for (size_t i = 0; i < CONNECTIONS; i++) {
+        const json_t *event = json_array_get(events, i);
+        cr_assert_str_eq(cc_test_event_string(event, "decision"), "allow", "event %zu: %s", i,
+                         cc_test_event_string(event, "reason"));
+    }
+    json_t *later = cc_test_env_wait_log_event(&F.env, "reload_ok", 2, RELOAD_TIMEOUT_MS);
+    cr_assert_not_null(later, "no reload_ok for the SIGHUPs sent while connecting");
+    cr_assert_eq(cc_test_env_count_log_events(&F.env, "reload_failed"), 0);
+
+    json_decref(later);
+    json_decref(events);
+    json_decref(reloaded);
+    free(rotated);
+}
+
 /* A new JWT authority in the SPIFFE bundle takes effect on reload, and the
  * one it replaced stops working. */
 Test(bundle_reload_e2e, jwt_authority_rotation)
@@ -718,6 +782,37 @@ Test(jwtsvid_e2e, matching_token_admitted)
     free(token);
 }
 
+/* The user JWT expires with the JWT-SVID, and nats-server then closes the
+ * connection. A token still inside the leeway is valid, but its exp is
+ * already past, so the service denies it instead of issuing a user JWT that
+ * the server would reject on arrival. */
+Test(jwtsvid_e2e, token_expiry_ends_connection)
+{
+    write_leaf("analytics", ID_ANALYTICS, F.cloud_ca);
+    int64_t exp = (int64_t)time(NULL) + 3;
+    char *token = cloud_token(ID_ANALYTICS, JWT_AUDIENCE, exp);
+    cc_test_async_errors errors;
+    cc_test_async_errors_init(&errors);
+    natsConnection *nc = connect_admitted("analytics", token, &errors);
+
+    cr_assert(cc_test_async_errors_wait(&errors, 1, 10000), "the connection outlived the token");
+    cr_assert_not_null(strstr(errors.text, "Expired"), "%s", errors.text);
+
+    char *late = cloud_token(ID_ANALYTICS, JWT_AUDIENCE, (int64_t)time(NULL) - 1);
+    natsConnection *refused = NULL;
+    cr_assert_neq(cc_test_env_connect(&F.env, "analytics", late, NULL, &refused), NATS_OK);
+    json_t *events = cc_test_env_read_audit(&F.env, 2);
+    json_t *allowed = json_array_get(events, 0);
+    expect_allow_event(allowed, ID_ANALYTICS, TD_CLOUD, "cloud-analytics");
+    cr_assert_eq(json_integer_value(json_object_get(allowed, "user_jwt_exp")), exp);
+    expect_deny_event(json_array_get(events, 1), "jwtsvid_invalid", "not after the decision time");
+
+    json_decref(events);
+    natsConnection_Destroy(nc);
+    free(late);
+    free(token);
+}
+
 Test(jwtsvid_e2e, other_subject_refused)
 {
     write_leaf("analytics", ID_ANALYTICS, F.cloud_ca);
@@ -761,6 +856,56 @@ Test(jwtsvid_e2e, wrong_audience_refused)
     cr_assert_null(json_object_get(event, "jwt_svid"));
     json_decref(event);
     free(token);
+}
+
+/* nats-server passes a password to the callout as connect_opts.pass, and
+ * the service verifies it as a JWT-SVID when no auth_token is present, which
+ * is how MQTT clients send one. The token names two audiences, one of them
+ * configured. */
+Test(jwtsvid_e2e, token_as_password_admitted)
+{
+    write_leaf("analytics", ID_ANALYTICS, F.cloud_ca);
+    int64_t exp = (int64_t)time(NULL) + 600;
+    char *claims = NULL;
+    cr_assert_gt(asprintf(&claims,
+                          "{\"sub\": \"" ID_ANALYTICS
+                          "\", \"aud\": [\"billing-api\", \"" JWT_AUDIENCE "\"], \"exp\": %lld}",
+                          (long long)exp),
+                 0);
+    char *token =
+        cc_test_jws_sign("{\"alg\": \"ES256\", \"kid\": \"" JWT_KID "\", \"typ\": \"JWT\"}", claims,
+                         "ES256", F.jwt_key);
+    cr_assert_not_null(token);
+    natsOptions *opts = NULL;
+    natsConnection *nc = NULL;
+    char *ca = cc_test_env_path(&F.env, "ca.pem");
+    char *cert = cc_test_env_path(&F.env, "analytics.pem");
+    char *key = cc_test_env_path(&F.env, "analytics.key");
+    cr_assert_eq(natsOptions_Create(&opts), NATS_OK);
+    cr_assert_eq(natsOptions_SetURL(opts, cc_test_nats_server_url(F.env.server)), NATS_OK);
+    cr_assert_eq(natsOptions_SetAllowReconnect(opts, false), NATS_OK);
+    cr_assert_eq(natsOptions_SetSecure(opts, true), NATS_OK);
+    cr_assert_eq(natsOptions_LoadCATrustedCertificates(opts, ca), NATS_OK);
+    cr_assert_eq(natsOptions_LoadCertificatesChain(opts, cert, key), NATS_OK);
+    cr_assert_eq(natsOptions_SetUserInfo(opts, "analytics", token), NATS_OK);
+
+    natsStatus status = natsConnection_Connect(&nc, opts);
+
+    cr_assert_eq(status, NATS_OK, "connect: %s", natsStatus_GetText(status));
+    json_t *events = cc_test_env_read_audit(&F.env, 1);
+    json_t *event = json_array_get(events, 0);
+    expect_allow_event(event, ID_ANALYTICS, TD_CLOUD, "cloud-analytics");
+    json_t *jwt_exp = json_object_get(json_object_get(event, "jwt_svid"), "exp");
+    cr_assert_eq(json_integer_value(jwt_exp), exp);
+
+    json_decref(events);
+    natsConnection_Destroy(nc);
+    natsOptions_Destroy(opts);
+    free(ca);
+    free(cert);
+    free(key);
+    free(token);
+    free(claims);
 }
 
 /* cloud.example's JWT authority cannot vouch for a citadel.mesh ID: the
