@@ -436,7 +436,7 @@ Test(federation_e2e, building_data_reaches_cloud)
  * service has its bundle), but it may vouch only for citadel.mesh IDs. The
  * deny event carries no spiffe_id or trust_domain, because the service
  * records only verified identities. */
-Test(federation_e2e, cloud_id_from_building_ca_refused)
+Test(federation_e2e, cloud_id_from_building_ca_rejected)
 {
     write_leaf("impostor", ID_ANALYTICS, F.building_ca);
     natsConnection *nc = NULL;
@@ -455,7 +455,7 @@ Test(federation_e2e, cloud_id_from_building_ca_refused)
     json_decref(events);
 }
 
-Test(federation_e2e, building_id_from_cloud_ca_refused)
+Test(federation_e2e, building_id_from_cloud_ca_rejected)
 {
     write_leaf("impostor", ID_HALL, F.cloud_ca);
     natsConnection *nc = NULL;
@@ -522,7 +522,7 @@ static void expect_admitted(const char *name)
     natsConnection_Destroy(nc);
 }
 
-static void expect_refused(const char *name)
+static void expect_rejected(const char *name)
 {
     natsConnection *nc = NULL;
     natsStatus status = cc_test_env_connect(&F.env, name, NULL, NULL, &nc);
@@ -545,7 +545,7 @@ static void expect_reload_failure_logged(const json_t *entry)
 Test(bundle_reload_e2e, rotation_by_sighup)
 {
     write_leaf("next", ID_HALL, F.building_next_ca);
-    expect_refused("next");
+    expect_rejected("next");
 
     char *rotated = rotated_building_bundle();
     cc_test_env_replace(&F.env, BUILDING_BUNDLE, rotated);
@@ -581,7 +581,7 @@ Test(bundle_reload_e2e, rotation_by_file_watch)
 {
     write_leaf("next", ID_HALL, F.building_next_ca);
     write_leaf("analytics", ID_ANALYTICS, F.cloud_ca);
-    expect_refused("next");
+    expect_rejected("next");
 
     char *rotated = rotated_building_bundle();
     cc_test_env_replace(&F.env, BUILDING_BUNDLE, rotated);
@@ -603,7 +603,7 @@ Test(bundle_reload_e2e, rotation_by_file_watch)
     cc_test_env_replace(&F.env, BUILDING_BUNDLE, old_root);
     json_t *repaired = cc_test_env_wait_log_event(&F.env, "bundle_reloaded", 2, RELOAD_TIMEOUT_MS);
     cr_assert_not_null(repaired, "the watcher did not load the repaired bundle");
-    expect_refused("next");
+    expect_rejected("next");
 
     json_t *events = cc_test_env_read_audit(&F.env, 5);
     expect_deny_event(json_array_get(events, 0), "x509svid_invalid", "X509-SVID rejected");
@@ -621,8 +621,8 @@ Test(bundle_reload_e2e, rotation_by_file_watch)
 }
 
 /* The last step of a rotation removes the old root from the bundle: its
- * leaves are refused from then on, though nats-server still trusts it. */
-Test(bundle_reload_e2e, retired_root_refused)
+ * leaves are rejected from then on, though nats-server still trusts it. */
+Test(bundle_reload_e2e, retired_root_rejected)
 {
     write_leaf("current", ID_HALL, F.building_ca);
     write_leaf("next", ID_HALL, F.building_next_ca);
@@ -633,7 +633,7 @@ Test(bundle_reload_e2e, retired_root_refused)
     cc_test_env_signal_service(&F.env, SIGHUP);
     json_t *reloaded = cc_test_env_wait_log_event(&F.env, "reload_ok", 1, RELOAD_TIMEOUT_MS);
     cr_assert_not_null(reloaded, "no reload_ok after SIGHUP");
-    expect_refused("current");
+    expect_rejected("current");
     expect_admitted("next");
 
     json_t *events = cc_test_env_read_audit(&F.env, 3);
@@ -735,12 +735,12 @@ static char *cloud_token(const char *sub, const char *aud, int64_t exp)
     return token;
 }
 
-/* Connects with the certificate NAME.pem and token, expects a refusal and
+/* Connects with the certificate NAME.pem and token, expects a rejection and
  * returns the one audit event (caller decrefs). The X509-SVID is valid, so
  * the event names its SPIFFE ID and trust domain. */
-static json_t *expect_token_refused(const char *cert_name, const char *token, const char *spiffe_id,
-                                    const char *trust_domain, const char *code,
-                                    const char *reason_part)
+static json_t *expect_token_rejected(const char *cert_name, const char *token,
+                                     const char *spiffe_id, const char *trust_domain,
+                                     const char *code, const char *reason_part)
 {
     natsConnection *nc = NULL;
 
@@ -799,8 +799,8 @@ Test(jwtsvid_e2e, token_expiry_ends_connection)
     cr_assert_not_null(strstr(errors.text, "Expired"), "%s", errors.text);
 
     char *late = cloud_token(ID_ANALYTICS, JWT_AUDIENCE, (int64_t)time(NULL) - 1);
-    natsConnection *refused = NULL;
-    cr_assert_neq(cc_test_env_connect(&F.env, "analytics", late, NULL, &refused), NATS_OK);
+    natsConnection *rejected = NULL;
+    cr_assert_neq(cc_test_env_connect(&F.env, "analytics", late, NULL, &rejected), NATS_OK);
     json_t *events = cc_test_env_read_audit(&F.env, 2);
     json_t *allowed = json_array_get(events, 0);
     expect_allow_event(allowed, ID_ANALYTICS, TD_CLOUD, "cloud-analytics");
@@ -813,13 +813,13 @@ Test(jwtsvid_e2e, token_expiry_ends_connection)
     free(token);
 }
 
-Test(jwtsvid_e2e, other_subject_refused)
+Test(jwtsvid_e2e, other_subject_rejected)
 {
     write_leaf("analytics", ID_ANALYTICS, F.cloud_ca);
     int64_t exp = (int64_t)time(NULL) + 600;
     char *token = cloud_token(ID_BILLING, JWT_AUDIENCE, exp);
 
-    json_t *event = expect_token_refused(
+    json_t *event = expect_token_rejected(
         "analytics", token, ID_ANALYTICS, TD_CLOUD, "spiffe_id_mismatch",
         "the X509-SVID names " ID_ANALYTICS " but the JWT-SVID names " ID_BILLING);
 
@@ -831,27 +831,27 @@ Test(jwtsvid_e2e, other_subject_refused)
     free(token);
 }
 
-Test(jwtsvid_e2e, expired_token_refused)
+Test(jwtsvid_e2e, expired_token_rejected)
 {
     write_leaf("analytics", ID_ANALYTICS, F.cloud_ca);
     char *token = cloud_token(ID_ANALYTICS, JWT_AUDIENCE, (int64_t)time(NULL) - 600);
 
-    json_t *event = expect_token_refused("analytics", token, ID_ANALYTICS, TD_CLOUD,
-                                         "jwtsvid_invalid", "JWT-SVID expired at");
+    json_t *event = expect_token_rejected("analytics", token, ID_ANALYTICS, TD_CLOUD,
+                                          "jwtsvid_invalid", "JWT-SVID expired at");
 
     cr_assert_null(json_object_get(event, "jwt_svid"));
     json_decref(event);
     free(token);
 }
 
-Test(jwtsvid_e2e, wrong_audience_refused)
+Test(jwtsvid_e2e, wrong_audience_rejected)
 {
     write_leaf("analytics", ID_ANALYTICS, F.cloud_ca);
     char *token = cloud_token(ID_ANALYTICS, "billing-api", (int64_t)time(NULL) + 600);
 
     json_t *event =
-        expect_token_refused("analytics", token, ID_ANALYTICS, TD_CLOUD, "jwtsvid_invalid",
-                             "JWT-SVID audience \"billing-api\" is not a configured audience");
+        expect_token_rejected("analytics", token, ID_ANALYTICS, TD_CLOUD, "jwtsvid_invalid",
+                              "JWT-SVID audience \"billing-api\" is not a configured audience");
 
     cr_assert_null(json_object_get(event, "jwt_svid"));
     json_decref(event);
@@ -910,14 +910,14 @@ Test(jwtsvid_e2e, token_as_password_admitted)
 
 /* cloud.example's JWT authority cannot vouch for a citadel.mesh ID: the
  * building bundle (a PEM file) has no JWT authorities at all. */
-Test(jwtsvid_e2e, other_domain_authority_refused)
+Test(jwtsvid_e2e, other_domain_authority_rejected)
 {
     write_leaf("hall", ID_HALL, F.building_ca);
     char *token = cloud_token(ID_HALL, JWT_AUDIENCE, (int64_t)time(NULL) + 600);
 
-    json_t *event = expect_token_refused("hall", token, ID_HALL, TD_BUILDING, "jwtsvid_invalid",
-                                         "no JWT authority \"" JWT_KID
-                                         "\" in the bundle of trust domain \"" TD_BUILDING "\"");
+    json_t *event = expect_token_rejected("hall", token, ID_HALL, TD_BUILDING, "jwtsvid_invalid",
+                                          "no JWT authority \"" JWT_KID
+                                          "\" in the bundle of trust domain \"" TD_BUILDING "\"");
 
     cr_assert_null(json_object_get(event, "jwt_svid"));
     json_decref(event);
