@@ -25,6 +25,7 @@
 #include <time.h>
 
 #include <nats/nats.h>
+#include <openssl/crypto.h>
 
 #include "citadel/audit.h"
 #include "citadel/bundle_watch.h"
@@ -693,6 +694,13 @@ cc_status cc_service_reload(cc_service *service, cc_err *err)
     }
     pthread_mutex_unlock(&service->reload_lock);
     return status;
+}
+
+cc_status cc_service_init_openssl(cc_err *err)
+{
+    if (OPENSSL_init_crypto(OPENSSL_INIT_NO_ATEXIT, NULL) != 1)
+        return cc_err_set(err, CC_ERR_INTERNAL, "OpenSSL failed to initialize");
+    return CC_OK;
 }
 
 cc_status cc_service_stop(cc_service *service)
