@@ -17,6 +17,7 @@
 
 #include <sodium.h>
 
+#include "citadel/certcache.h"
 #include "citadel/claims.h"
 #include "citadel/jwtsvid.h"
 #include "citadel/policy.h"
@@ -284,6 +285,18 @@ static const cc_claims_strings *client_certificates(const cc_auth_client_tls *tl
     return NULL;
 }
 
+/* Records the SPIFFE ID that the leaf claims, when its URI SAN parses as one,
+ * for the audit of a failed verification. The ID is not trusted, so it goes
+ * into the claimed_ fields and never into spiffe_id. */
+static void record_claimed_id(pipeline *p, X509 *leaf)
+{
+    cc_spiffeid claimed;
+    if (leaf == NULL || cc_x509svid_id_from_cert(leaf, &claimed, NULL) != CC_OK)
+        return;
+    p->out->claimed_spiffe_id = copy_nonempty(claimed.id);
+    p->out->claimed_trust_domain = copy_nonempty(claimed.trust_domain);
+}
+
 static cc_decision_code verify_x509svid(pipeline *p, const cc_claims_strings *pems)
 {
     STACK_OF(X509) *chain = NULL;
@@ -291,7 +304,8 @@ static cc_decision_code verify_x509svid(pipeline *p, const cc_claims_strings *pe
     cc_err e = {0};
     cc_decision_code code = CC_DECISION_ALLOWED;
 
-    cc_status st = cc_x509svid_parse_pem_array(pems->items, pems->count, &chain, &e);
+    cc_status st =
+        cc_certcache_parse_pem_array(p->ctx->cert_cache, pems->items, pems->count, &chain, &e);
     if (st == CC_ERR_NOMEM) {
         code = fail(p, st, "parsing the client certificates", &e);
         goto cleanup;
@@ -308,6 +322,7 @@ static cc_decision_code verify_x509svid(pipeline *p, const cc_claims_strings *pe
         goto cleanup;
     }
     if (st != CC_OK) {
+        record_claimed_id(p, sk_X509_value(chain, 0));
         code = deny(p, CC_DECISION_X509SVID_INVALID, "X509-SVID rejected: %s", e.message);
         goto cleanup;
     }
@@ -608,6 +623,8 @@ static json_t *build_audit_event(const cc_decision *out, int64_t now)
     set_string(event, "reason", out->reason);
     set_string(event, "spiffe_id", out->spiffe_id);
     set_string(event, "trust_domain", out->trust_domain);
+    set_string(event, "claimed_spiffe_id", out->claimed_spiffe_id);
+    set_string(event, "claimed_trust_domain", out->claimed_trust_domain);
     set_string(event, "rule", out->rule);
     set_string(event, "account", out->account);
     set_string(event, "user_nkey", out->user_nkey);
@@ -736,6 +753,8 @@ void cc_decision_clear(cc_decision *decision)
     free(decision->reason);
     free(decision->spiffe_id);
     free(decision->trust_domain);
+    free(decision->claimed_spiffe_id);
+    free(decision->claimed_trust_domain);
     free(decision->rule);
     free(decision->account);
     free(decision->user_nkey);

@@ -29,6 +29,7 @@
 
 #include "citadel/audit.h"
 #include "citadel/bundle_watch.h"
+#include "citadel/certcache.h"
 #include "citadel/decision.h"
 #include "citadel/log.h"
 #include "citadel/nkey.h"
@@ -56,6 +57,7 @@ struct cc_service {
     cc_nkey xkey;
     bool has_xkey;
     cc_xkey_cache *xkey_cache; /* shared keys per server xkey, set with has_xkey */
+    cc_certcache *cert_cache;  /* parsed client certificates, shared by the workers */
 
     pthread_mutex_t policy_lock;
     cc_policy_set *policies; /* one reference held by the service */
@@ -182,6 +184,9 @@ static void log_decision(const cc_decision *decision, int64_t duration_us, const
         json_object_set_new(fields, "conn_id", json_integer((json_int_t)decision->client_id));
     if (decision->spiffe_id != NULL)
         json_object_set_new(fields, "spiffe_id", json_string(decision->spiffe_id));
+    if (decision->claimed_spiffe_id != NULL)
+        json_object_set_new(fields, "claimed_spiffe_id",
+                            json_string(decision->claimed_spiffe_id));
     if (decision->reason != NULL)
         json_object_set_new(fields, "reason", json_string(decision->reason));
     if (decision->rule != NULL)
@@ -234,6 +239,7 @@ static void handle_request(cc_service *service, work_item *item)
         .issuer = &service->issuer,
         .xkey = service->has_xkey ? &service->xkey : NULL,
         .xkey_cache = service->xkey_cache,
+        .cert_cache = service->cert_cache,
         .default_account = config->default_account,
         .max_ttl_seconds = config->max_ttl_seconds,
         .jwt_audiences = (const char *const *)config->jwt_svid.audiences,
@@ -481,6 +487,15 @@ static cc_status load_keys(cc_service *service, cc_err *err)
     return CC_OK;
 }
 
+static cc_status create_cert_cache(cc_service *service, cc_err *err)
+{
+    cc_err cache_err = {0};
+    service->cert_cache = cc_certcache_new(CC_CERTCACHE_DEFAULT_CAPACITY, &cache_err);
+    if (service->cert_cache == NULL)
+        return cc_err_set(err, cache_err.status, "%s", cache_err.message);
+    return CC_OK;
+}
+
 static cc_status start_workers(cc_service *service, cc_err *err)
 {
     service->workers = calloc((size_t)service->config->workers, sizeof(pthread_t));
@@ -608,6 +623,7 @@ static size_t release_all(cc_service *service)
     cc_nkey_wipe(&service->issuer);
     cc_nkey_wipe(&service->xkey);
     cc_xkey_cache_free(service->xkey_cache);
+    cc_certcache_free(service->cert_cache);
     free(service->workers);
     pthread_mutex_destroy(&service->policy_lock);
     pthread_mutex_destroy(&service->reload_lock);
@@ -644,6 +660,8 @@ cc_status cc_service_start(cc_config *config, cc_service **out, cc_err *err)
     pthread_cond_init(&service->closed_cond, NULL);
 
     cc_status status = load_keys(service, err);
+    if (status == CC_OK)
+        status = create_cert_cache(service, err);
     if (status == CC_OK)
         status = load_policies(config, &service->policies, err);
     if (status == CC_OK)

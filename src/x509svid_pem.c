@@ -217,8 +217,38 @@ cc_status cc_x509svid_load_pem_file(const char *path, STACK_OF(X509) **out, cc_e
     return status;
 }
 
-cc_status cc_x509svid_parse_pem_array(const char *const *pems, size_t count, STACK_OF(X509) **out,
-                                      cc_err *err)
+cc_status cc_x509svid_parse_pem_one(const char *pem, size_t len, X509 **out, cc_err *err)
+{
+    STACK_OF(X509) *one = NULL;
+    *out = NULL;
+
+    cc_status status = cc_x509svid_parse_pem(pem, len, &one, err);
+    if (status != CC_OK)
+        return status;
+    if (sk_X509_num(one) != 1) {
+        status = cc_err_set(err, CC_ERR_INVALID,
+                            "PEM text contains %d certificates; each element must contain "
+                            "exactly one",
+                            sk_X509_num(one));
+        cc_x509svid_chain_free(one);
+        return status;
+    }
+
+    /* Move the certificate's reference from the stack to the caller. */
+    *out = sk_X509_shift(one);
+    sk_X509_free(one);
+    return CC_OK;
+}
+
+static cc_status parse_uncached(void *arg, const char *pem, size_t len, X509 **out, cc_err *err)
+{
+    (void)arg;
+    return cc_x509svid_parse_pem_one(pem, len, out, err);
+}
+
+cc_status cc_x509svid_parse_pem_array_with(const char *const *pems, size_t count,
+                                           cc_x509svid_element_parser parse, void *arg,
+                                           STACK_OF(X509) **out, cc_err *err)
 {
     cc_status status = CC_OK;
     STACK_OF(X509) *chain = sk_X509_new_null();
@@ -231,24 +261,13 @@ cc_status cc_x509svid_parse_pem_array(const char *const *pems, size_t count, STA
     }
 
     for (size_t i = 0; i < count; i++) {
-        STACK_OF(X509) *one = NULL;
-        status = cc_x509svid_parse_pem(pems[i], strlen(pems[i]), &one, err);
+        X509 *cert = NULL;
+        status = parse(arg, pems[i], strlen(pems[i]), &cert, err);
         if (status != CC_OK) {
             cc_err_prefix(err, "certificate %zu of the array", i);
             goto done;
         }
-        if (sk_X509_num(one) != 1) {
-            status = cc_err_set(err, CC_ERR_INVALID,
-                                "certificate %zu of the array contains %d certificates; each "
-                                "element must contain exactly one",
-                                i, sk_X509_num(one));
-            cc_x509svid_chain_free(one);
-            goto done;
-        }
-
-        /* Move the certificate's reference from one into chain. */
-        X509 *cert = sk_X509_shift(one);
-        sk_X509_free(one);
+        /* The stack takes over the reference that parse() returned. */
         if (sk_X509_push(chain, cert) == 0) {
             X509_free(cert);
             status = cc_err_set(err, CC_ERR_NOMEM, "out of memory parsing a certificate array");
@@ -263,6 +282,12 @@ done:
     }
     *out = chain; /* the caller owns the stack and its certificates */
     return CC_OK;
+}
+
+cc_status cc_x509svid_parse_pem_array(const char *const *pems, size_t count, STACK_OF(X509) **out,
+                                      cc_err *err)
+{
+    return cc_x509svid_parse_pem_array_with(pems, count, parse_uncached, NULL, out, err);
 }
 
 void cc_x509svid_chain_free(STACK_OF(X509) *chain)

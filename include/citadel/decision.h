@@ -7,8 +7,9 @@
  *
  * It opens no socket or file and reads no clock: the verification time is
  * ctx->now. Randomness is used only for the decision id and the xkey nonce.
- * The context is read-only apart from the optional xkey cache, which locks
- * itself, so one context may serve several threads at once.
+ * The context is read-only apart from the optional xkey and certificate
+ * caches, which lock themselves, so one context may serve several threads at
+ * once.
  *
  * The pipeline, in order, each step ending in a deny on failure:
  *   1. xkey: with a service xkey configured, the payload must be sealed and the
@@ -39,6 +40,7 @@
 #include <jansson.h>
 
 #include "citadel/bundle.h"
+#include "citadel/certcache.h"
 #include "citadel/error.h"
 #include "citadel/nkey.h"
 #include "citadel/xkey.h"
@@ -86,6 +88,10 @@ typedef struct cc_decision_context {
      * cc_xkey_cache_new(). Opening and sealing then reuse the shared key of
      * a server xkey seen before instead of computing X25519 twice per request. */
     cc_xkey_cache *xkey_cache;
+    /* Optional: parsed client certificates, keyed by the SHA-256 of their PEM
+     * text. NULL parses every certificate of every request. The decision is
+     * the same either way. */
+    cc_certcache *cert_cache;
     const char *default_account;   /* account for rules without one, e.g. "APP" */
     int64_t max_ttl_seconds;       /* cap on user JWT lifetime, no cap when <= 0 */
 
@@ -112,8 +118,13 @@ typedef struct cc_decision {
     char *reason; /* deny reason, or "allowed by rule NAME" */
     char id[CC_DECISION_ID_LEN + 1];
 
-    char *spiffe_id;
-    char *trust_domain;
+    char *spiffe_id;    /* verified SPIFFE ID only */
+    char *trust_domain; /* of spiffe_id */
+    /* The SPIFFE ID in the leaf's URI SAN when X509-SVID verification failed
+     * after that ID parsed, so an audit shows which identity was claimed.
+     * Never set together with spiffe_id. */
+    char *claimed_spiffe_id;
+    char *claimed_trust_domain;
     char *rule;    /* name of the matched policy rule */
     char *account; /* account the user JWT places the client in */
     char *user_nkey;
@@ -156,7 +167,8 @@ typedef struct cc_decision {
  *
  * The audit event is a JSON object with: "ts" (RFC 3339 UTC of ctx->now),
  * "decision_id", "decision" ("allow" or "deny"), "code", "reason",
- * "spiffe_id", "trust_domain", "rule", "account", "user_nkey",
+ * "spiffe_id", "trust_domain" (verified identities only), "claimed_spiffe_id",
+ * "claimed_trust_domain" (X509-SVID denies, see cc_decision), "rule", "account", "user_nkey",
  * "server" {"id", "name"}, "client" {"host", "id", "name", "kind", "type"},
  * "svid" {"serial", "fingerprint_sha256", "not_after"}, "jwt_svid" {"exp"},
  * "user_jwt_exp" and "encrypted"; unknown values are omitted. It never contains a secret:

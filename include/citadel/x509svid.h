@@ -76,12 +76,29 @@ cc_status cc_x509svid_parse_pem(const char *pem, size_t len, STACK_OF(X509) **ou
 /* Reads path and parses it as cc_x509svid_parse_pem() does. */
 cc_status cc_x509svid_load_pem_file(const char *path, STACK_OF(X509) **out, cc_err *err);
 
+/* Parses len bytes of PEM text that must contain exactly one CERTIFICATE
+ * block, by the rules of cc_x509svid_parse_pem(). On success *out is a new
+ * reference owned by the caller, who releases it with X509_free(). */
+cc_status cc_x509svid_parse_pem_one(const char *pem, size_t len, X509 **out, cc_err *err);
+
 /* Parses count NUL-terminated PEM strings, each containing exactly one
  * CERTIFICATE block, into a new stack in array order (leaf first), as the
  * NATS authorization request delivers client certificates. The caller frees
  * *out with cc_x509svid_chain_free. */
 cc_status cc_x509svid_parse_pem_array(const char *const *pems, size_t count, STACK_OF(X509) **out,
                                       cc_err *err);
+
+/* Parser of one array element: it must apply the rules of
+ * cc_x509svid_parse_pem_one() and return a reference that the caller owns. */
+typedef cc_status (*cc_x509svid_element_parser)(void *arg, const char *pem, size_t len,
+                                                X509 **out, cc_err *err);
+
+/* cc_x509svid_parse_pem_array() with each element parsed by parse(arg, ...),
+ * so that a cache can supply the certificates. Errors get the same
+ * "certificate N of the array" prefix. */
+cc_status cc_x509svid_parse_pem_array_with(const char *const *pems, size_t count,
+                                           cc_x509svid_element_parser parse, void *arg,
+                                           STACK_OF(X509) **out, cc_err *err);
 
 /* Frees a stack from the parsers above and the certificates in it. NULL is allowed. */
 void cc_x509svid_chain_free(STACK_OF(X509) *chain);

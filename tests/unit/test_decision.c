@@ -966,6 +966,160 @@ Test(decision, other_ca_denied)
     cc_decision_clear(&out);
 }
 
+/* Adds a bundle for trust_domain whose only authority is anchor. */
+static void add_bundle(const char *trust_domain, X509 *anchor)
+{
+    cc_bundle *bundle = cc_bundle_new(trust_domain);
+    cr_assert_not_null(bundle);
+    cr_assert_eq(cc_bundle_add_x509_authority(bundle, anchor, NULL), CC_OK);
+    cr_assert_eq(cc_bundle_set_add(F.bundles, bundle, NULL), CC_OK);
+}
+
+Test(decision, impostor_claim_audited)
+{
+    /* An ID of cloud.example, signed by the CA of citadel.test. */
+    add_bundle("cloud.example", F.other_ca->cert);
+    cc_test_cert *leaf = issue_leaf("spiffe://cloud.example/app/billing", 3600, F.ca);
+    request_spec spec = {.chain = {leaf->cert, F.ca->cert}};
+    char *token = build_request(&spec);
+    cc_decision out;
+
+    decide(token, &out);
+
+    expect_signed_deny(&out, CC_DECISION_X509SVID_INVALID);
+    cr_assert_null(out.spiffe_id);
+    cr_assert_null(out.trust_domain);
+    cr_assert_str_eq(out.claimed_spiffe_id, "spiffe://cloud.example/app/billing");
+    cr_assert_str_eq(out.claimed_trust_domain, "cloud.example");
+    json_t *claimed = json_object_get(out.audit, "claimed_spiffe_id");
+    cr_assert_str_eq(json_string_value(claimed), "spiffe://cloud.example/app/billing");
+    claimed = json_object_get(out.audit, "claimed_trust_domain");
+    cr_assert_str_eq(json_string_value(claimed), "cloud.example");
+    cr_assert_null(json_object_get(out.audit, "spiffe_id"));
+    cr_assert_null(json_object_get(out.audit, "trust_domain"));
+
+    cc_test_cert_free(leaf);
+    free(token);
+    cc_decision_clear(&out);
+}
+
+Test(decision, allow_has_no_claim)
+{
+    char *token = request_for(ID_SENSOR, NULL);
+    cc_decision out;
+
+    decide(token, &out);
+
+    cr_assert(out.allowed, "%s", out.reason);
+    cr_assert_str_eq(out.spiffe_id, ID_SENSOR);
+    cr_assert_null(out.claimed_spiffe_id);
+    cr_assert_null(out.claimed_trust_domain);
+    json_t *id = json_object_get(out.audit, "spiffe_id");
+    cr_assert_str_eq(json_string_value(id), ID_SENSOR);
+    cr_assert_null(json_object_get(out.audit, "claimed_spiffe_id"));
+    cr_assert_null(json_object_get(out.audit, "claimed_trust_domain"));
+
+    free(token);
+    cc_decision_clear(&out);
+}
+
+Test(decision, unparsable_id_not_claimed)
+{
+    cc_test_cert_spec leaf_spec = cc_test_spec_leaf("https://citadel.test/app/sensor");
+    cc_test_cert *leaf = cc_test_cert_issue(&leaf_spec, F.ca);
+    cr_assert_not_null(leaf);
+    request_spec spec = {.chain = {leaf->cert, F.ca->cert}};
+    char *token = build_request(&spec);
+    cc_decision out;
+
+    decide(token, &out);
+
+    expect_signed_deny(&out, CC_DECISION_X509SVID_INVALID);
+    cr_assert_null(out.spiffe_id);
+    cr_assert_null(out.claimed_spiffe_id);
+
+    cc_test_cert_free(leaf);
+    free(token);
+    cc_decision_clear(&out);
+}
+
+/* Asserts that two decisions on the same request agree in every field that
+ * does not depend on randomness. */
+static void expect_same_decision(const cc_decision *a, const cc_decision *b)
+{
+    cr_assert_eq(a->allowed, b->allowed);
+    cr_assert_eq(a->code, b->code);
+    cr_assert_str_eq(a->reason, b->reason);
+    cr_assert_eq(a->spiffe_id == NULL, b->spiffe_id == NULL);
+    if (a->spiffe_id != NULL)
+        cr_assert_str_eq(a->spiffe_id, b->spiffe_id);
+    cr_assert_eq(a->claimed_spiffe_id == NULL, b->claimed_spiffe_id == NULL);
+    if (a->claimed_spiffe_id != NULL)
+        cr_assert_str_eq(a->claimed_spiffe_id, b->claimed_spiffe_id);
+    cr_assert_eq(a->svid_serial == NULL, b->svid_serial == NULL);
+    if (a->svid_serial != NULL)
+        cr_assert_str_eq(a->svid_serial, b->svid_serial);
+    cr_assert_eq(a->svid_fingerprint == NULL, b->svid_fingerprint == NULL);
+    if (a->svid_fingerprint != NULL)
+        cr_assert_str_eq(a->svid_fingerprint, b->svid_fingerprint);
+    cr_assert_eq(a->svid_not_after, b->svid_not_after);
+    cr_assert_eq(a->user_jwt_exp, b->user_jwt_exp);
+}
+
+/* Decides token without a cache, then twice with one (a miss, then a hit),
+ * and asserts that all three decisions agree. */
+static void expect_cache_neutral(const char *token)
+{
+    cc_err err = {0};
+    cc_certcache *cache = cc_certcache_new(0, &err);
+    cr_assert_not_null(cache, "%s", err.message);
+    cc_decision uncached;
+    cc_decision miss;
+    cc_decision hit;
+
+    decide(token, &uncached);
+    F.ctx.cert_cache = cache;
+    decide(token, &miss);
+    decide(token, &hit);
+    F.ctx.cert_cache = NULL;
+
+    expect_same_decision(&uncached, &miss);
+    expect_same_decision(&uncached, &hit);
+    cc_decision_clear(&uncached);
+    cc_decision_clear(&miss);
+    cc_decision_clear(&hit);
+    cc_certcache_free(cache);
+}
+
+Test(decision, cache_same_allow)
+{
+    char *token = request_for(ID_SERVICE, NULL);
+    expect_cache_neutral(token);
+    free(token);
+}
+
+Test(decision, cache_same_deny)
+{
+    cc_test_cert *leaf = issue_leaf(ID_SENSOR, 3600, F.other_ca);
+    request_spec spec = {.chain = {leaf->cert, F.other_ca->cert}};
+    char *token = build_request(&spec);
+
+    expect_cache_neutral(token);
+
+    cc_test_cert_free(leaf);
+    free(token);
+}
+
+Test(decision, cache_same_bad_pem)
+{
+    request_spec spec = {.raw_pem = "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"};
+    char *token = build_request(&spec);
+
+    expect_cache_neutral(token);
+
+    free(token);
+}
+
 Test(decision, unknown_trust_domain_denied)
 {
     cc_test_cert *leaf = issue_leaf("spiffe://elsewhere.test/app/sensor", 3600, F.ca);

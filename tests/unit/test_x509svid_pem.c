@@ -176,7 +176,7 @@ Test(x509svid_pem, array_element_with_two)
     cc_err err = {0};
     cr_assert_eq(cc_x509svid_parse_pem_array(pems, 1, &chain, &err), CC_ERR_INVALID);
     cr_assert_null(chain);
-    cr_assert(strstr(err.message, "certificate 0 of the array contains 2 certificates") != NULL,
+    cr_assert(strstr(err.message, "certificate 0 of the array: PEM text contains 2 certificates") != NULL,
               "%s", err.message);
     free(both);
 }
