@@ -5,8 +5,12 @@
  * JWT signed by a server nkey whose client_tls.verified_chains[0] contains the
  * PEM text of leaf, intermediate and root. Four decisions are timed: an allow
  * (rule found, user JWT issued) and a deny (valid SVID without a rule), each
- * plain and xkey-sealed. Sealed requests go through a cc_xkey_cache, as in
- * the service; one more case shows the sealed allow without the cache.
+ * plain and xkey-sealed. Every decision context has a cc_certcache and the
+ * sealed ones a cc_xkey_cache, as in the service. Because each case repeats
+ * one request, all three certificates are cache hits there, as for an SVID
+ * that reconnects. More cases show the plain allow without the certificate
+ * cache, with a leaf that is never cached (a new SVID on every request, only
+ * root and intermediate cached), and the sealed allow without the xkey cache.
  *
  * Baselines, run with libsodium and OpenSSL directly on the same data:
  *   crypto allow: Ed25519 verify of the request, X509_verify_cert of the
@@ -41,6 +45,7 @@
 #include <sodium.h>
 
 #include "citadel/bundle.h"
+#include "citadel/certcache.h"
 #include "citadel/claims.h"
 #include "citadel/decision.h"
 #include "citadel/natsjwt.h"
@@ -62,6 +67,10 @@
 /* Rules besides the one that matches, so that the lookup runs on a policy
  * set of a plausible size. */
 #define OTHER_RULES 50
+/* Requests with distinct leaves that the "leaf not cached" case cycles
+ * through, with a certificate cache that has room for only one leaf. */
+#define NEW_LEAF_REQUESTS 16
+#define NEW_LEAF_CACHE_CAPACITY (CHAIN_LEN)
 
 /* ---- fixture ------------------------------------------------------------- */
 
@@ -91,13 +100,19 @@ typedef struct fixture {
     cc_decision_context ctx_plain;
     cc_decision_context ctx_sealed;
     cc_decision_context ctx_sealed_uncached;
+    cc_decision_context ctx_plain_no_cert_cache;
+    cc_decision_context ctx_new_leaf;
     cc_xkey_cache *xkey_cache;
+    cc_certcache *cert_cache;         /* shared by all contexts but the two below */
+    cc_certcache *new_leaf_cert_cache; /* room for root, intermediate and one leaf */
 
     request allow_plain;
     request deny_plain;
     request allow_sealed;
     request deny_sealed;
     request allow_sealed_uncached; /* payload borrowed from allow_sealed */
+    request allow_plain_no_cert_cache; /* payload borrowed from allow_plain */
+    request new_leaf[NEW_LEAF_REQUESTS];
 
     /* Baseline inputs, copied from the requests and responses above. */
     char *chain_pem[CHAIN_LEN];  /* PEM of the allowed request's chain */
@@ -334,12 +349,20 @@ static void fixture_init(fixture *f)
 
     make_pki(f);
     make_policies(f);
+    f->cert_cache = checked(cc_certcache_new(0, NULL), "creating the certificate cache");
+    f->new_leaf_cert_cache = checked(cc_certcache_new(NEW_LEAF_CACHE_CAPACITY, NULL),
+                                     "creating the small certificate cache");
     f->ctx_plain = (cc_decision_context){.bundles = f->bundles,
                                          .policies = f->policies,
                                          .issuer = &f->issuer,
+                                         .cert_cache = f->cert_cache,
                                          .default_account = "APP",
                                          .max_ttl_seconds = 3600,
                                          .now = f->now};
+    f->ctx_plain_no_cert_cache = f->ctx_plain;
+    f->ctx_plain_no_cert_cache.cert_cache = NULL;
+    f->ctx_new_leaf = f->ctx_plain;
+    f->ctx_new_leaf.cert_cache = f->new_leaf_cert_cache;
     f->ctx_sealed_uncached = f->ctx_plain;
     f->ctx_sealed_uncached.xkey = &f->service_xkey;
     f->xkey_cache =
@@ -357,6 +380,11 @@ static void fixture_init(fixture *f)
 
     f->allow_sealed_uncached = f->allow_sealed;
     f->allow_sealed_uncached.ctx = &f->ctx_sealed_uncached;
+    f->allow_plain_no_cert_cache = f->allow_plain;
+    f->allow_plain_no_cert_cache.ctx = &f->ctx_plain_no_cert_cache;
+    for (int i = 0; i < NEW_LEAF_REQUESTS; i++)
+        make_plain(&f->new_leaf[i], build_request(f, ID_ALLOWED, NULL, NULL), &f->ctx_new_leaf,
+                   true);
 
     capture_response(f);
     make_baseline_inputs(f, allow_token);
@@ -367,6 +395,8 @@ static void fixture_free(fixture *f)
     request *requests[] = {&f->allow_plain, &f->deny_plain, &f->allow_sealed, &f->deny_sealed};
     for (size_t i = 0; i < sizeof(requests) / sizeof(requests[0]); i++)
         free(requests[i]->payload);
+    for (int i = 0; i < NEW_LEAF_REQUESTS; i++)
+        free(f->new_leaf[i].payload);
     for (int i = 0; i < CHAIN_LEN; i++)
         free(f->chain_pem[i]);
     cc_x509svid_chain_free(f->chain);
@@ -376,6 +406,8 @@ static void fixture_free(fixture *f)
     free(f->response_signing_input);
     free(f->response);
     cc_xkey_cache_free(f->xkey_cache);
+    cc_certcache_free(f->cert_cache);
+    cc_certcache_free(f->new_leaf_cert_cache);
     cc_policy_set_release(f->policies);
     cc_bundle_set_release(f->bundles);
     cc_test_cert_free(f->intermediate);
@@ -528,6 +560,16 @@ static void op_step_chain_parse(const fixture *f)
     cc_x509svid_chain_free(chain);
 }
 
+static void op_step_chain_parse_cached(const fixture *f)
+{
+    STACK_OF(X509) *chain = NULL;
+    cc_err err = {0};
+    check_status(cc_certcache_parse_pem_array(f->cert_cache, (const char *const *)f->chain_pem,
+                                              CHAIN_LEN, &chain, &err),
+                 &err, "parsing the chain through the cache");
+    cc_x509svid_chain_free(chain);
+}
+
 static void op_step_svid_verify(const fixture *f)
 {
     cc_x509svid_info info;
@@ -578,6 +620,21 @@ static void op_deny_sealed(const fixture *f)
     run_decision(&f->deny_sealed);
 }
 
+static void op_allow_plain_no_cert_cache(const fixture *f)
+{
+    run_decision(&f->allow_plain_no_cert_cache);
+}
+
+/* Cycles through the requests with distinct leaves. In a cache of
+ * NEW_LEAF_CACHE_CAPACITY the leaf of the previous request is always the least
+ * recently used entry, so every leaf misses and root and intermediate hit. */
+static void op_allow_new_leaf(const fixture *f)
+{
+    static int next;
+    run_decision(&f->new_leaf[next]);
+    next = (next + 1) % NEW_LEAF_REQUESTS;
+}
+
 /* ---- timing -------------------------------------------------------------- */
 
 /* How a case is reported: as a cost ratio to a baseline, or as a share of a
@@ -622,8 +679,17 @@ static bench_case cases[] = {
      COMPARE_COST,
      CASE_CRYPTO_ALLOW_SEALED,
      {0}},
+    {"decision allow plain, no cert cache",
+     op_allow_plain_no_cert_cache,
+     COMPARE_COST,
+     CASE_CRYPTO_ALLOW,
+     {0}},
+    {"decision allow plain, leaf not cached", op_allow_new_leaf, COMPARE_COST, CASE_CRYPTO_ALLOW,
+     {0}},
     {"step request decode", op_step_request_decode, COMPARE_SHARE, CASE_ALLOW_PLAIN, {0}},
     {"step chain parse", op_step_chain_parse, COMPARE_SHARE, CASE_ALLOW_PLAIN, {0}},
+    {"step chain parse, cached", op_step_chain_parse_cached, COMPARE_SHARE, CASE_ALLOW_PLAIN,
+     {0}},
     {"step SVID verify", op_step_svid_verify, COMPARE_SHARE, CASE_ALLOW_PLAIN, {0}},
     {"step response encode", op_step_response_encode, COMPARE_SHARE, CASE_ALLOW_PLAIN, {0}},
 };
