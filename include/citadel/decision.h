@@ -171,7 +171,8 @@ typedef struct cc_decision {
  * "claimed_trust_domain" (X509-SVID denies, see cc_decision), "rule", "account", "user_nkey",
  * "server" {"id", "name"}, "client" {"host", "id", "name", "kind", "type"},
  * "svid" {"serial", "fingerprint_sha256", "not_after"}, "jwt_svid" {"exp"},
- * "user_jwt_exp" and "encrypted"; unknown values are omitted. It never contains a secret:
+ * "user_jwt_exp" and "encrypted"; unknown values are omitted. docs/audit.md
+ * describes each field. It never contains a secret:
  * no password, token, JWT, signature or seed from the request or context. */
 cc_status cc_decision_evaluate(const cc_decision_context *ctx, const cc_decision_request *req,
                                cc_decision *out, cc_err *err);
