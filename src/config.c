@@ -22,6 +22,7 @@
 #define MAX_WORKERS 256
 #define MAX_LEEWAY_SECONDS 300
 #define MAX_QUEUE_SIZE 1000000
+#define MAX_CERT_CACHE_SIZE 1000000
 
 /* ---- generic getters -------------------------------------------------- */
 
@@ -547,6 +548,7 @@ static cc_status load_audit(cc_config *config, json_t *root, cc_err *err)
 static cc_status load_general(cc_config *config, json_t *root, cc_err *err)
 {
     int64_t workers = 0;
+    int64_t cert_cache_size = 0;
     cc_status status =
         get_string(root, "default_account", "default_account", true, &config->default_account, err);
     if (status == CC_OK && contains_any(config->default_account, " \t\r\n"))
@@ -561,6 +563,10 @@ static cc_status load_general(cc_config *config, json_t *root, cc_err *err)
         status = get_integer(root, "workers", "workers", 1, MAX_WORKERS, CC_CONFIG_DEFAULT_WORKERS,
                              &workers, err);
     config->workers = (int)workers;
+    if (status == CC_OK)
+        status = get_integer(root, "cert_cache_size", "cert_cache_size", 1, MAX_CERT_CACHE_SIZE,
+                             CC_CONFIG_DEFAULT_CERT_CACHE_SIZE, &cert_cache_size, err);
+    config->cert_cache_size = (size_t)cert_cache_size;
 
     char *level = NULL;
     config->log_level = CC_LOG_INFO;
@@ -606,7 +612,7 @@ static cc_status load_root(cc_config *config, json_t *root, cc_err *err)
     static const char *const keys[] = {
         "nats",          "issuer_seed_file", "xkey_seed_file", "default_account", "max_ttl_seconds",
         "trust_domains", "bundle_map",       "spiffe_helper",  "jwt_svid",        "policy_dir",
-        "audit",         "workers",          "log_level",
+        "audit",         "workers",          "log_level",      "cert_cache_size",
     };
     if (!json_is_object(root))
         return cc_err_set(err, CC_ERR_INVALID, "the config must be a JSON object");

@@ -490,7 +490,7 @@ static cc_status load_keys(cc_service *service, cc_err *err)
 static cc_status create_cert_cache(cc_service *service, cc_err *err)
 {
     cc_err cache_err = {0};
-    service->cert_cache = cc_certcache_new(CC_CERTCACHE_DEFAULT_CAPACITY, &cache_err);
+    service->cert_cache = cc_certcache_new(service->config->cert_cache_size, &cache_err);
     if (service->cert_cache == NULL)
         return cc_err_set(err, cache_err.status, "%s", cache_err.message);
     return CC_OK;

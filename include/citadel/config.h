@@ -22,6 +22,7 @@
 #define CC_CONFIG_DEFAULT_CONNECTION_NAME "citadel-callout"
 #define CC_CONFIG_DEFAULT_MAX_TTL_SECONDS 3600
 #define CC_CONFIG_DEFAULT_WORKERS 4
+#define CC_CONFIG_DEFAULT_CERT_CACHE_SIZE 1024
 #define CC_CONFIG_DEFAULT_LEEWAY_SECONDS 30
 #define CC_CONFIG_DEFAULT_AUDIT_STREAM "CITADEL_AUDIT"
 #define CC_CONFIG_DEFAULT_AUDIT_PREFIX "citadel.audit"
@@ -75,6 +76,7 @@ typedef struct cc_config {
     char *policy_dir; /* absolute */
     cc_config_audit audit;
     int workers;
+    size_t cert_cache_size; /* parsed client certificates kept, see certcache.h */
     cc_log_level log_level;
 } cc_config;
 

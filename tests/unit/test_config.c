@@ -92,6 +92,7 @@ Test(config, minimal_with_defaults)
     cr_assert_str_eq(config->default_account, "APP");
     cr_assert_eq(config->max_ttl_seconds, 3600);
     cr_assert_eq(config->workers, 4);
+    cr_assert_eq(config->cert_cache_size, 1024);
     cr_assert_eq(config->log_level, CC_LOG_INFO);
     cr_assert_not(config->jwt_svid.enabled);
     cr_assert_str_eq(config->audit.stream, "CITADEL_AUDIT");
@@ -161,7 +162,7 @@ Test(config, full_config)
         "\"policy_dir\": \"/etc/citadel/policies\", "
         "\"audit\": {\"stream\": \"AUDIT\", \"subject_prefix\": \"a.b\", \"max_age_seconds\": "
         "60, \"replicas\": 3, \"duplicate_window_seconds\": 30, \"queue_size\": 10}, "
-        "\"workers\": 8, \"log_level\": \"debug\"}";
+        "\"workers\": 8, \"log_level\": \"debug\", \"cert_cache_size\": 16}";
     cc_config *config;
     cc_err err = {0};
     cr_assert_eq(load(&f, text, &config, &err), CC_OK, "%s", err.message);
@@ -198,6 +199,7 @@ Test(config, full_config)
     cr_assert_eq(config->audit.duplicate_window_seconds, 30);
     cr_assert_eq(config->audit.queue_size, 10);
     cr_assert_eq(config->workers, 8);
+    cr_assert_eq(config->cert_cache_size, 16);
     cr_assert_eq(config->log_level, CC_LOG_DEBUG);
 
     char *password = NULL;
@@ -349,6 +351,9 @@ static const rejection_case rejection_cases[] = {
     {"{" MINIMAL_NATS ", " MINIMAL_REST ", \"workers\": 0}", "key \"workers\""},
     {"{" MINIMAL_NATS ", " MINIMAL_REST ", \"workers\": 1000}", "key \"workers\""},
     {"{" MINIMAL_NATS ", " MINIMAL_REST ", \"workers\": \"4\"}", "key \"workers\""},
+    {"{" MINIMAL_NATS ", " MINIMAL_REST ", \"cert_cache_size\": 0}", "key \"cert_cache_size\""},
+    {"{" MINIMAL_NATS ", " MINIMAL_REST ", \"cert_cache_size\": 1000001}",
+     "key \"cert_cache_size\""},
     {"{" MINIMAL_NATS ", " MINIMAL_REST ", \"max_ttl_seconds\": 0}", "key \"max_ttl_seconds\""},
     {"{" MINIMAL_NATS ", " MINIMAL_REST ", \"log_level\": \"verbose\"}", "key \"log_level\""},
     {"{" MINIMAL_NATS ", " MINIMAL_REST ", \"audit\": {\"stream\": \"A.B\"}}",
