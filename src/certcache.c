@@ -48,7 +48,8 @@ cc_certcache *cc_certcache_new(size_t capacity, cc_err *err)
 {
     if (capacity == 0)
         capacity = CC_CERTCACHE_DEFAULT_CAPACITY;
-    if (capacity > SIZE_MAX / 4) {
+    /* Keeps the bucket array size, up to twice the capacity, from overflowing. */
+    if (capacity > SIZE_MAX / (4 * sizeof(cache_entry))) {
         cc_err_set(err, CC_ERR_INVALID, "certificate cache capacity %zu is too large", capacity);
         return NULL;
     }
@@ -57,12 +58,17 @@ cc_certcache *cc_certcache_new(size_t capacity, cc_err *err)
         bucket_count <<= 1;
 
     cc_certcache *cache = calloc(1, sizeof(*cache));
-    if (cache == NULL)
-        goto nomem;
+    if (cache == NULL) {
+        cc_err_set(err, CC_ERR_NOMEM, "out of memory creating a certificate cache");
+        return NULL;
+    }
     cache->entries = calloc(capacity, sizeof(*cache->entries));
     cache->buckets = malloc(bucket_count * sizeof(*cache->buckets));
-    if (cache->entries == NULL || cache->buckets == NULL)
-        goto nomem;
+    if (cache->entries == NULL || cache->buckets == NULL) {
+        cc_err_set(err, CC_ERR_NOMEM, "out of memory creating a certificate cache of %zu entries",
+                   capacity);
+        goto fail;
+    }
     for (size_t i = 0; i < bucket_count; i++)
         cache->buckets[i] = NO_SLOT;
     cache->capacity = capacity;
@@ -82,16 +88,11 @@ cc_certcache *cc_certcache_new(size_t capacity, cc_err *err)
     }
     return cache;
 
-nomem:
-    cc_err_set(err, CC_ERR_NOMEM, "out of memory creating a certificate cache of %zu entries",
-               capacity);
 fail:
-    if (cache != NULL) {
-        EVP_MD_free(cache->sha256);
-        free(cache->entries);
-        free(cache->buckets);
-        free(cache);
-    }
+    EVP_MD_free(cache->sha256);
+    free(cache->entries);
+    free(cache->buckets);
+    free(cache);
     return NULL;
 }
 

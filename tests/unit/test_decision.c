@@ -8,6 +8,7 @@
  * checked claim by claim. */
 #include <criterion/criterion.h>
 
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1118,6 +1119,67 @@ Test(decision, cache_same_bad_pem)
     expect_cache_neutral(token);
 
     free(token);
+}
+
+#define CACHE_THREADS 4
+#define CACHE_ROUNDS 10
+
+typedef struct cache_worker {
+    const char *const *tokens; /* NULL-terminated, borrowed */
+    int decisions;
+    int failures; /* internal errors and decisions other than expected */
+} cache_worker;
+
+static void *decide_with_cache(void *opaque)
+{
+    cache_worker *worker = opaque;
+    for (int round = 0; round < CACHE_ROUNDS; round++) {
+        for (size_t i = 0; worker->tokens[i] != NULL; i++) {
+            const char *token = worker->tokens[i];
+            cc_decision_request req = {.payload = (const uint8_t *)token,
+                                       .payload_len = strlen(token)};
+            cc_decision out;
+            bool expect_allowed = i == 0;
+            if (cc_decision_evaluate(&F.ctx, &req, &out, NULL) != CC_OK ||
+                out.allowed != expect_allowed)
+                worker->failures++;
+            worker->decisions++;
+            cc_decision_clear(&out);
+        }
+    }
+    return NULL;
+}
+
+Test(decision, cache_shared_by_threads)
+{
+    cc_err err = {0};
+    cc_certcache *cache = cc_certcache_new(0, &err);
+    cr_assert_not_null(cache, "%s", err.message);
+    cc_test_cert *other_leaf = issue_leaf(ID_SENSOR, 3600, F.other_ca);
+    request_spec other_spec = {.chain = {other_leaf->cert, F.other_ca->cert}};
+    char *allowed = request_for(ID_SENSOR, NULL);
+    char *denied = build_request(&other_spec);
+    const char *tokens[] = {allowed, denied, NULL};
+    pthread_t threads[CACHE_THREADS];
+    cache_worker workers[CACHE_THREADS];
+
+    F.ctx.cert_cache = cache;
+    for (int t = 0; t < CACHE_THREADS; t++) {
+        workers[t] = (cache_worker){.tokens = tokens};
+        cr_assert_eq(pthread_create(&threads[t], NULL, decide_with_cache, &workers[t]), 0);
+    }
+    for (int t = 0; t < CACHE_THREADS; t++) {
+        pthread_join(threads[t], NULL);
+        cr_assert_eq(workers[t].decisions, 2 * CACHE_ROUNDS, "thread %d", t);
+        cr_assert_eq(workers[t].failures, 0, "thread %d", t);
+    }
+    F.ctx.cert_cache = NULL;
+
+    cr_assert_eq(cc_certcache_size(cache), 4, "two leaves and two roots");
+    cc_test_cert_free(other_leaf);
+    free(allowed);
+    free(denied);
+    cc_certcache_free(cache);
 }
 
 Test(decision, unknown_trust_domain_denied)
