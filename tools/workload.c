@@ -474,7 +474,7 @@ int main(int argc, char **argv)
     if (s != NATS_OK) {
         const char *text = nats_GetLastError(NULL);
 
-        fprintf(stderr, "workload: cannot set up the connection options (check --ca, --cert, --key): %s\n",
+        fprintf(stderr, "workload: failed to set up the connection (check --ca, --cert, --key): %s\n",
                 text != NULL && text[0] != '\0' ? skip_location(text) : natsStatus_GetText(s));
         nats_Close();
         return EXIT_USAGE;
