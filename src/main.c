@@ -16,6 +16,7 @@ typedef struct command {
 
 static const command commands[] = {
     {"version", cc_cli_version, "print the version"},
+    {"keys", cc_cli_keys, "generate nkeys and print the public key of a seed file"},
 };
 
 static void print_usage(FILE *out)

@@ -10,5 +10,6 @@
 #define CC_EXIT_USAGE 2
 
 int cc_cli_version(int argc, char **argv);
+int cc_cli_keys(int argc, char **argv);
 
 #endif

@@ -41,6 +41,10 @@ typedef struct cc_nkey {
     uint8_t secret_key[64];
 } cc_nkey;
 
+/* Initialises libsodium once per process (thread-safe). Every function here
+ * that needs libsodium calls it; a program may call it at startup to fail early. */
+cc_status cc_nkey_library_init(cc_err *err);
+
 /* Returns "account", "user", "server", "operator", "cluster" or "curve". */
 const char *cc_nkey_kind_name(cc_nkey_kind kind);
 
