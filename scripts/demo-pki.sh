@@ -6,7 +6,8 @@
 # OUT_DIR receives (keys are mode 0600, certificates 0644):
 #   ca.pem, ca.key              root CA of citadel.mesh (the trust bundle)
 #   rogue-ca.pem, rogue-ca.key  a second root that is NOT in the bundle
-#   server.pem, server.key      nats-server certificate (IP 127.0.0.1, DNS localhost)
+#   server.pem, server.key      nats-server certificate, subjectAltName SERVER_SANS
+#                               (default "IP:127.0.0.1, DNS:localhost")
 #   NAME.pem, NAME.key          X.509-SVIDs signed by ca.pem:
 #       callout   spiffe://citadel.mesh/service/citadel-callout
 #       security  spiffe://citadel.mesh/agent/security
@@ -32,6 +33,7 @@ fi
 OUT=$1
 SVID_HOURS=${SVID_HOURS:-1}
 CA_DAYS=${CA_DAYS:-1}
+SERVER_SANS=${SERVER_SANS:-IP:127.0.0.1, DNS:localhost}
 TRUST_DOMAIN=citadel.mesh
 
 mkdir -p "$OUT"
@@ -81,7 +83,7 @@ subjectKeyIdentifier   = hash
 basicConstraints       = critical, CA:false
 keyUsage               = critical, digitalSignature, keyAgreement
 extendedKeyUsage       = serverAuth
-subjectAltName         = IP:127.0.0.1, DNS:localhost
+subjectAltName         = $SERVER_SANS
 subjectKeyIdentifier   = hash
 authorityKeyIdentifier = keyid
 EOF

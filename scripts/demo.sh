@@ -1,0 +1,259 @@
+#!/usr/bin/env bash
+# Runs the citadel-callout demo on loopback: a nats-server with TLS client
+# verification, the auth callout and JetStream, the citadel-callout service,
+# and a few building workloads that connect with their X.509-SVIDs. Some of
+# their actions are allowed and some denied. At the end the script prints the
+# decisions recorded on the audit stream.
+#
+#   scripts/demo.sh            (after `make`; `make demo` does both)
+#
+# Everything lives in ./demo-run/ (recreated on each run, ignored by git):
+# the PKI, the keys, both configs, the JetStream store and the logs. Both
+# servers listen on 127.0.0.1 only, nats-server on a port it picks itself.
+# Every process the script starts is stopped when it exits, also on failure.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+BIN=${CITADEL_BIN:-$ROOT/build/citadel-callout}
+TOOLS=${CITADEL_TOOLS:-$ROOT/build/tools}
+RUN=${DEMO_RUN_DIR:-$ROOT/demo-run}
+POLICY_DIR=$ROOT/policies
+STREAM=CITADEL_AUDIT
+WAIT_SECONDS=15
+
+PIDS=()
+
+heading() { printf '\n== %s\n' "$*"; }
+step() { printf -- '-- %s\n' "$*"; }
+fail() {
+    printf 'demo: %s\n' "$*" >&2
+    exit 1
+}
+
+# Stops the processes in reverse start order: SIGTERM, then SIGKILL after 5 s.
+stop_all() {
+    local status=$?
+    local i pid
+    for ((i = ${#PIDS[@]} - 1; i >= 0; i--)); do
+        pid=${PIDS[i]}
+        kill -0 "$pid" 2>/dev/null || continue
+        kill -TERM "$pid" 2>/dev/null || true
+        for _ in $(seq 50); do
+            kill -0 "$pid" 2>/dev/null || break
+            sleep 0.1
+        done
+        if kill -0 "$pid" 2>/dev/null; then
+            echo "demo: process $pid did not stop within 5 s, killing it" >&2
+            kill -KILL "$pid" 2>/dev/null || true
+        fi
+        wait "$pid" 2>/dev/null || true
+    done
+    if [ "$status" -ne 0 ]; then
+        echo "demo: failed (exit status $status); logs and configs are in $RUN" >&2
+    fi
+    exit "$status"
+}
+trap stop_all EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# wait_for FILE PATTERN WHAT: waits until FILE has a line matching PATTERN.
+wait_for() {
+    local file=$1 pattern=$2 what=$3
+    local deadline=$((SECONDS + WAIT_SECONDS))
+    until [ -f "$file" ] && grep -q -- "$pattern" "$file"; do
+        if [ $SECONDS -ge $deadline ]; then
+            echo "demo: timed out after ${WAIT_SECONDS} s waiting for $what; last lines of $file:" >&2
+            tail -n 20 "$file" >&2 2>/dev/null || true
+            exit 1
+        fi
+        sleep 0.1
+    done
+}
+
+[ -x "$BIN" ] || fail "$BIN not found; run 'make' first"
+[ -x "$TOOLS/workload" ] || fail "$TOOLS/workload not found; run 'make' first"
+[ -x "$TOOLS/audit-tail" ] || fail "$TOOLS/audit-tail not found; run 'make' first"
+command -v nats-server >/dev/null || fail "nats-server not found; run scripts/install-deps.sh as root"
+
+rm -rf "$RUN"
+mkdir -p "$RUN"/{nats,keys,secrets,logs}
+chmod 0700 "$RUN/keys" "$RUN/secrets"
+PKI=$RUN/pki
+
+heading "1. Trust domain citadel.mesh (openssl, dev only)"
+"$ROOT/scripts/demo-pki.sh" "$PKI" 2>/dev/null
+step "root CA $PKI/ca.pem is the trust bundle of citadel.mesh"
+step "SVIDs (valid 1 h): agent/energy, agent/security, adapter/bacnet, service/twin,"
+step "  service/citadel-callout, agent/intruder (no policy); rogue.pem claims agent/energy"
+step "  but is signed by a second CA that is not in the bundle"
+
+heading "2. Keys of the callout service"
+ISSUER=$("$BIN" keys generate account --out "$RUN/keys/issuer.seed")
+XKEY=$("$BIN" keys generate curve --out "$RUN/keys/xkey.seed")
+step "issuer account key $ISSUER (signs the user JWTs)"
+step "curve key $XKEY (nats-server encrypts callout requests to it)"
+openssl rand -hex 24 >"$RUN/secrets/auth.password"
+chmod 0600 "$RUN/secrets/auth.password"
+
+heading "3. nats-server $(nats-server --version | sed 's/^nats-server: //') on 127.0.0.1"
+# ca_file trusts both roots on purpose: TLS only proves that the client has
+# the key of a certificate from a known CA, and the callout decides which CA
+# may vouch for which trust domain. So the rogue SVID passes the TLS handshake
+# and is rejected by citadel-callout, which checks it against the citadel.mesh
+# bundle alone. In production, ca_file would hold the bundles the callout uses.
+cat >"$RUN/nats/nats-server.conf" <<EOF
+server_name: citadel-demo
+listen: 127.0.0.1:-1
+ports_file_dir: "$RUN/nats"
+tls {
+  cert_file: "$PKI/server.pem"
+  key_file: "$PKI/server.key"
+  ca_file: "$PKI/tls-client-cas.pem"
+  verify: true
+}
+jetstream {
+  store_dir: "$RUN/nats/jetstream"
+  max_memory_store: 64MB
+  max_file_store: 256MB
+}
+accounts {
+  # The callout service logs in here with user/password (plus its SVID for
+  # TLS). Its audit stream lives in this account too.
+  AUTH {
+    jetstream: enabled
+    users: [ { user: auth, password: "$(cat "$RUN/secrets/auth.password")" } ]
+  }
+  # The account that the policies place the workloads in.
+  APP { jetstream: enabled }
+  SYS {}
+}
+system_account: SYS
+authorization {
+  timeout: 3
+  auth_callout {
+    issuer: "$ISSUER"
+    auth_users: [ auth ]
+    account: AUTH
+    xkey: "$XKEY"
+  }
+}
+EOF
+chmod 0600 "$RUN/nats/nats-server.conf"
+
+nats-server -c "$RUN/nats/nats-server.conf" >"$RUN/logs/nats-server.log" 2>&1 &
+NATS_PID=$!
+PIDS+=("$NATS_PID")
+wait_for "$RUN/nats/nats-server_$NATS_PID.ports" 'tls://' "the nats-server ports file"
+URL=$(grep -o 'tls://127\.0\.0\.1:[0-9]*' "$RUN/nats/nats-server_$NATS_PID.ports" | head -n 1)
+[ -n "$URL" ] || fail "no tls:// URL in $RUN/nats/nats-server_$NATS_PID.ports"
+step "listening on $URL (TLS with client certificates, auth callout to account AUTH, JetStream)"
+
+heading "4. citadel-callout"
+cat >"$RUN/citadel-callout.json" <<EOF
+{
+  "nats": {
+    "servers": ["$URL"],
+    "user": "auth",
+    "password_file": "secrets/auth.password",
+    "tls": {
+      "ca_file": "pki/ca.pem",
+      "cert_file": "pki/callout.pem",
+      "key_file": "pki/callout.key"
+    }
+  },
+  "issuer_seed_file": "keys/issuer.seed",
+  "xkey_seed_file": "keys/xkey.seed",
+  "default_account": "APP",
+  "max_ttl_seconds": 3600,
+  "trust_domains": [
+    {"name": "citadel.mesh", "bundle_file": "pki/ca.pem", "format": "pem"}
+  ],
+  "policy_dir": "$POLICY_DIR",
+  "audit": {"stream": "$STREAM", "subject_prefix": "citadel.audit"},
+  "log_level": "info"
+}
+EOF
+"$BIN" serve --config "$RUN/citadel-callout.json" 2>"$RUN/logs/citadel-callout.log" &
+PIDS+=("$!")
+wait_for "$RUN/logs/citadel-callout.log" '"event":"service.subscribed"' "citadel-callout to subscribe"
+step "connected as user auth, serving \$SYS.REQ.USER.AUTH with the policies in $POLICY_DIR"
+
+TRANSCRIPT=$RUN/logs/workloads.out
+W=("$TOOLS/workload" --url "$URL" --ca "$PKI/ca.pem")
+# workload NAME SVID ACTION...: runs the workload client with PKI/SVID.pem and
+# keeps a copy of its output in TRANSCRIPT.
+workload() {
+    local name=$1 svid=$2
+    shift 2
+    "${W[@]}" --cert "$PKI/$svid.pem" --key "$PKI/$svid.key" --name "$name" "$@" |
+        tee -a "$TRANSCRIPT"
+}
+
+heading "5. Workloads"
+step "digital twin subscribes to everything it may read and listens in the background"
+workload twin twin --sub 'telemetry.>' --sub 'hvac.>' --sub 'door.>' --wait 4000 \
+    >"$RUN/logs/twin.out" &
+PIDS+=("$!")
+wait_for "$RUN/logs/twin.out" 'sub door\.>:' "the twin's subscriptions"
+cat "$RUN/logs/twin.out"
+
+step "BACnet adapter answers setpoint requests in the background"
+workload bacnet bacnet --data 'setpoint applied' --reply 'hvac.*.setpoint' --wait 3500 \
+    >"$RUN/logs/bacnet-reply.out" &
+PIDS+=("$!")
+wait_for "$RUN/logs/bacnet-reply.out" 'reply hvac' "the BACnet adapter's subscription"
+cat "$RUN/logs/bacnet-reply.out"
+
+step "energy agent: zone setpoints allowed, server room and doors denied"
+workload energy energy --data 21.5 --pub hvac.zone1.setpoint \
+    --data 19.0 --request hvac.zone2.setpoint \
+    --data 16.0 --pub hvac.serverroom.setpoint \
+    --pub door.lobby.unlock
+
+step "security agent: doors allowed, HVAC denied"
+workload security security --pub door.lobby.unlock --pub door.lobby.lock \
+    --pub hvac.zone1.setpoint --sub 'telemetry.hvac.>'
+
+step "BACnet adapter publishes telemetry"
+workload bacnet bacnet --data 22.4 --pub telemetry.hvac.zone1.temperature \
+    --data closed --pub telemetry.door.lobby.state
+
+step "digital twin tries to publish: it is read-only"
+workload twin twin --pub hvac.zone1.setpoint
+
+step "agent/intruder: valid SVID of citadel.mesh, but no policy"
+workload intruder intruder --pub hvac.zone1.setpoint
+
+step "rogue SVID: claims agent/energy, signed by a CA outside the citadel.mesh bundle"
+workload rogue rogue --pub hvac.zone1.setpoint
+
+step "client without a certificate (nats-server requires one)"
+"${W[@]}" --name no-cert --pub hvac.zone1.setpoint | tee -a "$TRANSCRIPT"
+
+step "what the background workloads received"
+wait "${PIDS[@]:2}" 2>/dev/null || true
+sed -n '/sub door\.>:/,$p' "$RUN/logs/twin.out" | tail -n +2
+sed -n '/reply hvac/,$p' "$RUN/logs/bacnet-reply.out" | tail -n +2
+cat "$RUN/logs/twin.out" "$RUN/logs/bacnet-reply.out" >>"$TRANSCRIPT"
+
+heading "6. Audit events on stream $STREAM (account AUTH)"
+# Every connection that reached the callout is one decision. The service
+# publishes its events asynchronously, so poll until all of them are stored.
+expected=$(grep -c -E 'connect (ok|refused: Authorization Violation)' "$TRANSCRIPT" || true)
+deadline=$((SECONDS + WAIT_SECONDS))
+while :; do
+    "$TOOLS/audit-tail" --url "$URL" --ca "$PKI/ca.pem" --cert "$PKI/callout.pem" \
+        --key "$PKI/callout.key" --user auth --password-file "$RUN/secrets/auth.password" \
+        --stream "$STREAM" >"$RUN/logs/audit.jsonl"
+    [ "$(wc -l <"$RUN/logs/audit.jsonl")" -ge "$expected" ] && break
+    if [ $SECONDS -ge $deadline ]; then
+        echo "demo: expected $expected audit events, found $(wc -l <"$RUN/logs/audit.jsonl")" >&2
+        break
+    fi
+    sleep 0.2
+done
+cat "$RUN/logs/audit.jsonl"
+
+heading "7. Stopping"
+step "logs and configs stay in $RUN"
