@@ -57,11 +57,17 @@ trap stop_all EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-# wait_for FILE PATTERN WHAT: waits until FILE has a line matching PATTERN.
+# wait_for FILE PATTERN WHAT PID: waits until FILE has a line matching
+# PATTERN, and fails early when process PID, which writes FILE, has exited.
 wait_for() {
-    local file=$1 pattern=$2 what=$3
+    local file=$1 pattern=$2 what=$3 pid=$4
     local deadline=$((SECONDS + WAIT_SECONDS))
     until [ -f "$file" ] && grep -q -- "$pattern" "$file"; do
+        if ! kill -0 "$pid" 2>/dev/null; then
+            echo "demo: process $pid exited while waiting for $what; last lines of $file:" >&2
+            tail -n 20 "$file" >&2 2>/dev/null || true
+            exit 1
+        fi
         if [ $SECONDS -ge $deadline ]; then
             echo "demo: timed out after ${WAIT_SECONDS} s waiting for $what; last lines of $file:" >&2
             tail -n 20 "$file" >&2 2>/dev/null || true
@@ -144,7 +150,7 @@ chmod 0600 "$RUN/nats/nats-server.conf"
 nats-server -c "$RUN/nats/nats-server.conf" >"$RUN/logs/nats-server.log" 2>&1 &
 NATS_PID=$!
 PIDS+=("$NATS_PID")
-wait_for "$RUN/nats/nats-server_$NATS_PID.ports" 'tls://' "the nats-server ports file"
+wait_for "$RUN/nats/nats-server_$NATS_PID.ports" 'tls://' "the nats-server ports file" "$NATS_PID"
 URL=$(grep -o 'tls://127\.0\.0\.1:[0-9]*' "$RUN/nats/nats-server_$NATS_PID.ports" | head -n 1)
 [ -n "$URL" ] || fail "no tls:// URL in $RUN/nats/nats-server_$NATS_PID.ports"
 step "listening on $URL (TLS with client certificates, auth callout to account AUTH, JetStream)"
@@ -176,7 +182,7 @@ cat >"$RUN/citadel-callout.json" <<EOF
 EOF
 "$BIN" serve --config "$RUN/citadel-callout.json" 2>"$RUN/logs/citadel-callout.log" &
 PIDS+=("$!")
-wait_for "$RUN/logs/citadel-callout.log" '"event":"service.subscribed"' "citadel-callout to subscribe"
+wait_for "$RUN/logs/citadel-callout.log" '"event":"service.subscribed"' "citadel-callout to subscribe" "$!"
 step "connected as user auth, serving \$SYS.REQ.USER.AUTH with the policies in $POLICY_DIR"
 
 TRANSCRIPT=$RUN/logs/workloads.out
@@ -195,14 +201,14 @@ step "digital twin subscribes to everything it may read and listens in the backg
 workload twin twin --sub 'telemetry.>' --sub 'hvac.>' --sub 'door.>' --wait 4000 \
     >"$RUN/logs/twin.out" &
 PIDS+=("$!")
-wait_for "$RUN/logs/twin.out" 'sub door\.>:' "the twin's subscriptions"
+wait_for "$RUN/logs/twin.out" 'sub door\.>:' "the twin's subscriptions" "$!"
 cat "$RUN/logs/twin.out"
 
 step "BACnet adapter answers setpoint requests in the background"
 workload bacnet bacnet --data 'setpoint applied' --reply 'hvac.*.setpoint' --wait 3500 \
     >"$RUN/logs/bacnet-reply.out" &
 PIDS+=("$!")
-wait_for "$RUN/logs/bacnet-reply.out" 'reply hvac' "the BACnet adapter's subscription"
+wait_for "$RUN/logs/bacnet-reply.out" 'reply hvac' "the BACnet adapter's subscription" "$!"
 cat "$RUN/logs/bacnet-reply.out"
 
 step "energy agent: zone setpoints allowed, server room and doors denied"
