@@ -173,7 +173,7 @@ cat >"$RUN/citadel-callout.json" <<EOF
   "default_account": "APP",
   "max_ttl_seconds": 3600,
   "trust_domains": [
-    {"name": "citadel.mesh", "bundle_file": "pki/ca.pem", "format": "pem"}
+    {"name": "citadel.mesh", "bundle_pem": "pki/ca.pem"}
   ],
   "policy_dir": "$POLICY_DIR",
   "audit": {"stream": "$STREAM", "subject_prefix": "citadel.audit"},
