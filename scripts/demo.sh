@@ -244,14 +244,15 @@ sed -n '/reply hvac/,$p' "$RUN/logs/bacnet-reply.out" | tail -n +2
 cat "$RUN/logs/twin.out" "$RUN/logs/bacnet-reply.out" >>"$TRANSCRIPT"
 
 heading "6. Audit events on stream $STREAM (account AUTH)"
+AUDIT=("$TOOLS/audit-tail" --url "$URL" --ca "$PKI/ca.pem" --cert "$PKI/callout.pem"
+       --key "$PKI/callout.key" --user auth --password-file "$RUN/secrets/auth.password"
+       --stream "$STREAM")
 # Every connection that reached the callout is one decision. The service
 # publishes its events asynchronously, so poll until all of them are stored.
 expected=$(grep -c -E 'connect (ok|refused: Authorization Violation)' "$TRANSCRIPT" || true)
 deadline=$((SECONDS + WAIT_SECONDS))
 while :; do
-    "$TOOLS/audit-tail" --url "$URL" --ca "$PKI/ca.pem" --cert "$PKI/callout.pem" \
-        --key "$PKI/callout.key" --user auth --password-file "$RUN/secrets/auth.password" \
-        --stream "$STREAM" >"$RUN/logs/audit.jsonl"
+    "${AUDIT[@]}" >"$RUN/logs/audit.jsonl"
     [ "$(wc -l <"$RUN/logs/audit.jsonl")" -ge "$expected" ] && break
     if [ $SECONDS -ge $deadline ]; then
         echo "demo: expected $expected audit events, found $(wc -l <"$RUN/logs/audit.jsonl")" >&2
@@ -259,6 +260,9 @@ while :; do
     fi
     sleep 0.2
 done
+step "one line per decision"
+"${AUDIT[@]}" --summary
+step "the same events as stored, one JSON line each (also in $RUN/logs/audit.jsonl)"
 cat "$RUN/logs/audit.jsonl"
 
 heading "7. Stopping"

@@ -8,10 +8,14 @@
  * consumer and leaves the stream unchanged. Messages deleted in between are
  * skipped. Payloads that are JSON are printed compact, one per line. Any
  * other payload is printed as {"stream_seq": N, "subject": S, "payload": TEXT}.
+ * With --summary it prints one short line per citadel-callout decision event
+ * instead: the decision, the client's connection name, the SPIFFE ID, and the
+ * rule and account (allow) or the code and reason (deny).
  *
  * Exit status: 0 when the stream was read, 1 when the connection or a
  * JetStream request failed, 2 on a usage error. */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,16 +36,18 @@ typedef struct options {
     const char *user;
     const char *password_file;
     const char *stream;
+    bool summary;
 } options;
 
 static void usage(FILE *out)
 {
     fprintf(out,
             "usage: audit-tail --url URL --ca CA.pem [--cert CERT.pem --key KEY.pem]\n"
-            "                  [--user USER --password-file FILE] [--stream NAME]\n"
+            "                  [--user USER --password-file FILE] [--stream NAME] [--summary]\n"
             "\n"
             "Prints every message of the JetStream stream NAME (default CITADEL_AUDIT) as one\n"
-            "JSON line. The password is read from the first line of FILE.\n");
+            "JSON line, or with --summary one short line per decision event. The password is\n"
+            "read from the first line of FILE.\n");
 }
 
 static int parse_args(int argc, char **argv, options *opts)
@@ -52,6 +58,10 @@ static int parse_args(int argc, char **argv, options *opts)
 
         if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0)
             return 1;
+        if (strcmp(arg, "--summary") == 0) {
+            opts->summary = true;
+            continue;
+        }
         if (i + 1 >= argc) {
             fprintf(stderr, "audit-tail: unknown option or missing value: %s\n", arg);
             return -1;
@@ -143,11 +153,42 @@ static natsStatus build_nats_options(const options *opts, const char *password, 
     return NATS_OK;
 }
 
-static void print_message(natsMsg *msg, uint64_t seq)
+/* Returns the string at key (a dotted path of at most two levels), or "-". */
+static const char *field(json_t *event, const char *key, const char *subkey)
+{
+    json_t *value = json_object_get(event, key);
+
+    if (subkey != NULL)
+        value = json_object_get(value, subkey);
+    return json_is_string(value) ? json_string_value(value) : "-";
+}
+
+/* Prints a decision event as "allow [name] spiffe://... rule R, account A"
+ * or "deny  [name] spiffe://... code: reason". */
+static void print_summary(json_t *event)
+{
+    const char *decision = field(event, "decision", NULL);
+    char name[80];
+
+    snprintf(name, sizeof(name), "[%s]", field(event, "client", "name"));
+    if (strcmp(decision, "allow") == 0)
+        printf("allow  %-11s %-40s rule %s, account %s\n", name, field(event, "spiffe_id", NULL),
+               field(event, "rule", NULL), field(event, "account", NULL));
+    else
+        printf("%-6s %-11s %-40s %s: %s\n", decision, name, field(event, "spiffe_id", NULL),
+               field(event, "code", NULL), field(event, "reason", NULL));
+}
+
+static void print_message(natsMsg *msg, uint64_t seq, bool summary)
 {
     json_error_t error;
     json_t *event = json_loadb(natsMsg_GetData(msg), (size_t)natsMsg_GetDataLength(msg), 0, &error);
 
+    if (event != NULL && summary) {
+        print_summary(event);
+        json_decref(event);
+        return;
+    }
     if (event == NULL) {
         event = json_pack("{s:I, s:s, s:s%}", "stream_seq", (json_int_t)seq, "subject",
                           natsMsg_GetSubject(msg), "payload", natsMsg_GetData(msg),
@@ -168,7 +209,7 @@ static void print_message(natsMsg *msg, uint64_t seq)
 }
 
 /* Prints messages first..last of the stream. Returns 0 or EXIT_FAILED. */
-static int print_stream(jsCtx *js, const char *stream)
+static int print_stream(jsCtx *js, const char *stream, bool summary)
 {
     jsStreamInfo *info = NULL;
     jsErrCode js_err = 0;
@@ -197,7 +238,7 @@ static int print_stream(jsCtx *js, const char *stream)
             rc = EXIT_FAILED;
             break;
         }
-        print_message(msg, seq);
+        print_message(msg, seq, summary);
         natsMsg_Destroy(msg);
     }
     fflush(stdout);
@@ -239,7 +280,7 @@ int main(int argc, char **argv)
                 text != NULL && text[0] != '\0' ? text : natsStatus_GetText(s));
         goto cleanup;
     }
-    rc = print_stream(js, opts.stream);
+    rc = print_stream(js, opts.stream, opts.summary);
 
 cleanup:
     memset(password, 0, sizeof(password));
