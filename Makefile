@@ -57,20 +57,23 @@ test: deps
 	$(MAKE) check
 	$(MAKE) check-sanitize
 
-check: $(BIN) $(TOOLS) $(UNIT_BIN) $(INTEGRATION_BIN)
-	CITADEL_BIN=$(abspath $(BIN)) CITADEL_TOOLS=$(abspath $(BUILD)/tools) $(UNIT_BIN)
-	CITADEL_BIN=$(abspath $(BIN)) CITADEL_TOOLS=$(abspath $(BUILD)/tools) $(INTEGRATION_BIN)
+TEST_ENV = CITADEL_BIN=$(abspath $(BIN)) CITADEL_TOOLS=$(abspath $(BUILD)/tools)
 
-# Criterion forks a child per test; ASan's leak check runs in each child.
+check: $(BIN) $(TOOLS) $(UNIT_BIN) $(INTEGRATION_BIN)
+	$(TEST_ENV) scripts/run-suite.sh $(UNIT_BIN)
+	$(TEST_ENV) scripts/run-suite.sh $(INTEGRATION_BIN)
+
+# Criterion forks a child per test; scripts/run-suite.sh fails the run when any
+# child's sanitizer output reports an error or a leak.
 check-sanitize:
 	$(MAKE) BUILD=build/sanitize OPT="-O1 -g" EXTRA_CFLAGS="$(SANITIZE_FLAGS)" \
 	        EXTRA_LDFLAGS="$(SANITIZE_FLAGS)" check
 
-unit: $(UNIT_BIN)
-	CITADEL_BIN=$(abspath $(BIN)) $(UNIT_BIN)
+unit: $(BIN) $(UNIT_BIN)
+	$(TEST_ENV) scripts/run-suite.sh $(UNIT_BIN)
 
 integration: $(BIN) $(TOOLS) $(INTEGRATION_BIN)
-	CITADEL_BIN=$(abspath $(BIN)) CITADEL_TOOLS=$(abspath $(BUILD)/tools) $(INTEGRATION_BIN)
+	$(TEST_ENV) scripts/run-suite.sh $(INTEGRATION_BIN)
 
 tools: $(TOOLS)
 

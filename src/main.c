@@ -16,7 +16,12 @@ typedef struct command {
 
 static const command commands[] = {
     {"version", cc_cli_version, "print the version"},
+    {"spiffeid", cc_cli_spiffeid, "check SPIFFE IDs against the strict parser"},
+    {"svid", cc_cli_svid, "verify an X509-SVID chain against a trust bundle"},
+    {"jwtsvid", cc_cli_jwtsvid, "verify a JWT-SVID against a trust bundle"},
+    {"jwt", cc_cli_jwt, "decode a NATS JWT and check its signature"},
     {"keys", cc_cli_keys, "generate nkeys and print the public key of a seed file"},
+    {"serve", cc_cli_serve, "run the auth callout service"},
 };
 
 static void print_usage(FILE *out)

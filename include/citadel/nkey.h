@@ -61,9 +61,12 @@ cc_status cc_nkey_encode_public(cc_nkey_kind kind, const uint8_t raw[32],
 cc_status cc_nkey_decode_public(const char *text, cc_nkey_kind expected, cc_nkey_kind *kind,
                                 uint8_t raw[32], cc_err *err);
 
+/* Encodes a raw 32-byte seed; out receives CC_NKEY_SEED_LEN chars and a NUL. */
 cc_status cc_nkey_encode_seed(cc_nkey_kind kind, const uint8_t raw_seed[32],
                               char out[CC_NKEY_SEED_LEN + 1], cc_err *err);
 
+/* Decodes a seed string into the raw 32-byte seed, with the same checks and
+ * messages as cc_nkey_decode_public(). kind may be NULL. */
 cc_status cc_nkey_decode_seed(const char *text, cc_nkey_kind expected, cc_nkey_kind *kind,
                               uint8_t raw_seed[32], cc_err *err);
 
@@ -89,9 +92,12 @@ cc_status cc_nkey_verify(const char *public_text, const uint8_t *msg, size_t len
 void cc_nkey_wipe(cc_nkey *key);
 
 /* Reads a seed file and builds the keypair. The file must be a regular file
- * that neither group nor others can read or write (mode 0600 or stricter);
- * otherwise the error names the file and says to chmod 600 it. The file may
- * hold a bare seed or a NATS creds file's seed block. */
+ * that neither group nor others can read or write (mode 0600 or stricter).
+ * Other modes give CC_ERR_PERMISSION with a message that names the file and
+ * the fix, "chmod 600 FILE". The file may
+ * contain a bare seed, a NATS creds file (the line between "-----BEGIN USER
+ * NKEY SEED-----" and "------END USER NKEY SEED------"), or, without those
+ * markers, any line of 58 characters that starts with 'S'. */
 cc_status cc_nkey_load_seed_file(const char *path, cc_nkey_kind expected, cc_nkey *key,
                                  cc_err *err);
 

@@ -1,0 +1,177 @@
+/* `citadel-callout svid verify`: verifies an X509-SVID chain from a PEM file
+ * against a bundle file, as the service would, and prints what it learned as
+ * one JSON object. Operators use it to check an SVID and a bundle before
+ * pointing the service at them. */
+#include <getopt.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <jansson.h>
+
+#include "citadel/bundle_load.h"
+#include "citadel/cli.h"
+#include "citadel/rfc3339.h"
+#include "citadel/x509svid.h"
+
+static void print_usage(FILE *out)
+{
+    fprintf(out,
+            "usage: citadel-callout svid verify --bundle PATH [--trust-domain TD] [--at TIME] "
+            "CHAIN.pem\n\n"
+            "Verifies the X509-SVID in CHAIN.pem (leaf first, then intermediates) against\n"
+            "the bundle of the leaf's trust domain. On success prints one JSON object with\n"
+            "spiffe_id, trust_domain, serial, sha256_fingerprint and not_after and exits 0;\n"
+            "otherwise prints the reason on stderr and exits 1 (2 for usage errors and\n"
+            "unreadable bundles).\n\n"
+            "  --bundle PATH        bundle file: PEM CA certificates, a SPIFFE bundle, a\n"
+            "                       SPIFFE bundle map or a spiffe-helper JWT bundle file\n"
+            "  --trust-domain TD    trust domain of a PEM or single SPIFFE bundle; without\n"
+            "                       it such a bundle is bound to the leaf's own trust domain,\n"
+            "                       which checks the chain but not that the CAs belong to it\n"
+            "  --at TIME            verification time, RFC 3339 (default: now)\n");
+}
+
+/* Parsed command line. Strings are borrowed from argv. */
+typedef struct svid_options {
+    const char *bundle_path;
+    const char *trust_domain;
+    const char *chain_path;
+    int64_t at;
+} svid_options;
+
+static int parse_options(int argc, char **argv, svid_options *options)
+{
+    static const struct option long_options[] = {
+        {"bundle", required_argument, NULL, 'b'},
+        {"trust-domain", required_argument, NULL, 't'},
+        {"at", required_argument, NULL, 'a'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+
+    options->at = (int64_t)time(NULL);
+    optind = 0; /* glibc: reinitialize getopt */
+    int c;
+    while ((c = getopt_long(argc, argv, "", long_options, NULL)) != -1) {
+        cc_err err;
+        switch (c) {
+        case 'b':
+            options->bundle_path = optarg;
+            break;
+        case 't':
+            options->trust_domain = optarg;
+            break;
+        case 'a':
+            if (cc_rfc3339_parse(optarg, &options->at, &err) != CC_OK) {
+                fprintf(stderr, "citadel-callout svid verify: --at: %s\n", err.message);
+                return CC_EXIT_USAGE;
+            }
+            break;
+        case 'h':
+            print_usage(stdout);
+            return -1;
+        default:
+            print_usage(stderr);
+            return CC_EXIT_USAGE;
+        }
+    }
+
+    if (options->bundle_path == NULL || optind != argc - 1) {
+        print_usage(stderr);
+        return CC_EXIT_USAGE;
+    }
+    options->chain_path = argv[optind];
+    return CC_EXIT_OK;
+}
+
+static void print_info(const cc_x509svid_info *info)
+{
+    char not_after[CC_RFC3339_SIZE];
+    cc_rfc3339_format(info->not_after, not_after);
+
+    json_t *out = json_pack("{s:s, s:s, s:s, s:s, s:s}", "spiffe_id", info->id.id, "trust_domain",
+                            info->id.trust_domain, "serial", info->serial_hex,
+                            "sha256_fingerprint", info->fingerprint_sha256, "not_after",
+                            not_after);
+    char *text = json_dumps(out, JSON_PRESERVE_ORDER);
+    printf("%s\n", text != NULL ? text : "{}");
+    free(text);
+    json_decref(out);
+}
+
+/* Loads the bundle, binding a PEM or single SPIFFE bundle without --trust-domain
+ * to the trust domain named by the leaf. */
+static int load_bundles(const svid_options *options, STACK_OF(X509) *chain,
+                        cc_bundle_set **bundles)
+{
+    cc_spiffeid leaf_id;
+    cc_err err;
+    const char *fallback = NULL;
+    if (options->trust_domain == NULL &&
+        cc_x509svid_id_from_cert(sk_X509_value(chain, 0), &leaf_id, NULL) == CC_OK)
+        fallback = leaf_id.trust_domain;
+
+    bool used_fallback = false;
+    if (cc_bundle_load_file_with_fallback(options->bundle_path, options->trust_domain, fallback,
+                                          bundles, &used_fallback, &err) != CC_OK) {
+        fprintf(stderr, "citadel-callout svid verify: %s\n", err.message);
+        return CC_EXIT_USAGE;
+    }
+    if (used_fallback)
+        fprintf(stderr,
+                "citadel-callout svid verify: note: %s does not name its trust domain, so it "
+                "was bound to \"%s\" from the SVID itself; pass --trust-domain to check that "
+                "these CAs belong to it\n",
+                options->bundle_path, fallback);
+    return CC_EXIT_OK;
+}
+
+static int verify(const svid_options *options)
+{
+    STACK_OF(X509) *chain = NULL;
+    cc_bundle_set *bundles = NULL;
+    cc_x509svid_info info;
+    cc_err err;
+    int exit_code = CC_EXIT_OK;
+
+    if (cc_x509svid_load_pem_file(options->chain_path, &chain, &err) != CC_OK) {
+        fprintf(stderr, "citadel-callout svid verify: %s\n", err.message);
+        exit_code = err.status == CC_ERR_INVALID ? CC_EXIT_INVALID : CC_EXIT_USAGE;
+        goto done;
+    }
+    exit_code = load_bundles(options, chain, &bundles);
+    if (exit_code != CC_EXIT_OK)
+        goto done;
+
+    if (cc_x509svid_verify(chain, bundles, options->at, &info, &err) != CC_OK) {
+        fprintf(stderr, "citadel-callout svid verify: %s\n", err.message);
+        exit_code = CC_EXIT_INVALID;
+        goto done;
+    }
+    print_info(&info);
+
+done:
+    cc_bundle_set_release(bundles);
+    cc_x509svid_chain_free(chain);
+    return exit_code;
+}
+
+int cc_cli_svid(int argc, char **argv)
+{
+    if (argc < 2 || strcmp(argv[1], "verify") != 0) {
+        bool help = argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0);
+        print_usage(help ? stdout : stderr);
+        return help ? CC_EXIT_OK : CC_EXIT_USAGE;
+    }
+
+    svid_options options = {0};
+    int exit_code = parse_options(argc - 1, argv + 1, &options);
+    if (exit_code < 0)
+        return CC_EXIT_OK; /* --help */
+    if (exit_code != CC_EXIT_OK)
+        return exit_code;
+    return verify(&options);
+}
