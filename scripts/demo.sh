@@ -30,23 +30,40 @@ fail() {
     exit 1
 }
 
-# Stops the processes in reverse start order: SIGTERM, then SIGKILL after 5 s.
+# stop_process NAME PID [SIGNAL]: sends SIGNAL (default TERM), then SIGKILL
+# after 5 s, and reaps the process. Prints how it ended and returns 1 unless
+# it exited with status 0.
+stop_process() {
+    local name=$1 pid=$2 signal=${3:-TERM} status=0
+    kill -0 "$pid" 2>/dev/null && kill -"$signal" "$pid" 2>/dev/null
+    for _ in $(seq 50); do
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    if kill -0 "$pid" 2>/dev/null; then
+        echo "demo: $name (pid $pid) did not stop within 5 s, killing it" >&2
+        kill -KILL "$pid" 2>/dev/null || true
+    fi
+    wait "$pid" 2>/dev/null || status=$?
+    if [ "$status" -eq 0 ]; then
+        step "$name stopped"
+    elif [ "$status" -gt 128 ]; then
+        step "$name ended by signal $(kill -l $((status - 128))) (exit status $status)"
+        return 1
+    else
+        step "$name exited with status $status"
+        return 1
+    fi
+}
+
+# Stops whatever is still running, in reverse start order, when the script
+# exits early. The normal path stops the servers in step 7.
 stop_all() {
     local status=$?
-    local i pid
+    local i
     for ((i = ${#PIDS[@]} - 1; i >= 0; i--)); do
-        pid=${PIDS[i]}
-        kill -0 "$pid" 2>/dev/null || continue
-        kill -TERM "$pid" 2>/dev/null || true
-        for _ in $(seq 50); do
-            kill -0 "$pid" 2>/dev/null || break
-            sleep 0.1
-        done
-        if kill -0 "$pid" 2>/dev/null; then
-            echo "demo: process $pid did not stop within 5 s, killing it" >&2
-            kill -KILL "$pid" 2>/dev/null || true
-        fi
-        wait "$pid" 2>/dev/null || true
+        kill -0 "${PIDS[i]}" 2>/dev/null || continue
+        stop_process "pid ${PIDS[i]}" "${PIDS[i]}" >&2 || true
     done
     if [ "$status" -ne 0 ]; then
         echo "demo: failed (exit status $status); logs and configs are in $RUN" >&2
@@ -181,8 +198,10 @@ cat >"$RUN/citadel-callout.json" <<EOF
 }
 EOF
 "$BIN" serve --config "$RUN/citadel-callout.json" 2>"$RUN/logs/citadel-callout.log" &
-PIDS+=("$!")
-wait_for "$RUN/logs/citadel-callout.log" '"event":"service.subscribed"' "citadel-callout to subscribe" "$!"
+SERVICE_PID=$!
+PIDS+=("$SERVICE_PID")
+wait_for "$RUN/logs/citadel-callout.log" '"event":"subscribed"' "citadel-callout to subscribe" \
+    "$SERVICE_PID"
 step "connected as user auth, serving \$SYS.REQ.USER.AUTH with the policies in $POLICY_DIR"
 
 TRANSCRIPT=$RUN/logs/workloads.out
@@ -218,7 +237,7 @@ workload energy energy --data 21.5 --pub hvac.zone1.setpoint \
     --pub door.lobby.unlock
 
 step "security agent: doors allowed, HVAC denied"
-workload security security --pub door.lobby.unlock --pub door.lobby.lock \
+workload security security --data 'badge 4711' --pub door.lobby.unlock --pub door.lobby.lock \
     --pub hvac.zone1.setpoint --sub 'telemetry.hvac.>'
 
 step "BACnet adapter publishes telemetry"
@@ -241,7 +260,6 @@ step "what the background workloads received"
 wait "${PIDS[@]:2}" 2>/dev/null || true
 sed -n '/sub door\.>:/,$p' "$RUN/logs/twin.out" | tail -n +2
 sed -n '/reply hvac/,$p' "$RUN/logs/bacnet-reply.out" | tail -n +2
-cat "$RUN/logs/twin.out" "$RUN/logs/bacnet-reply.out" >>"$TRANSCRIPT"
 
 heading "6. Audit events on stream $STREAM (account AUTH)"
 AUDIT=("$TOOLS/audit-tail" --url "$URL" --ca "$PKI/ca.pem" --cert "$PKI/callout.pem"
@@ -266,4 +284,14 @@ step "the same events as stored, one JSON line each (also in $RUN/logs/audit.jso
 cat "$RUN/logs/audit.jsonl"
 
 heading "7. Stopping"
+stopped_cleanly=true
+stop_process citadel-callout "$SERVICE_PID" || stopped_cleanly=false
+# nats-server 2.10 exits with status 0 on SIGINT but 1 on SIGTERM, although
+# both shut it down gracefully.
+stop_process nats-server "$NATS_PID" INT || stopped_cleanly=false
+PIDS=()
 step "logs and configs stay in $RUN"
+if [ "$stopped_cleanly" != true ]; then
+    echo "demo: a server did not exit cleanly; see $RUN/logs" >&2
+    exit 1
+fi
