@@ -136,8 +136,8 @@ static natsStatus publish_once(cc_audit *audit, const audit_entry *entry, bool *
     jsPubAck *ack = NULL;
     jsPubOptions options;
 
-    natsStatus status = natsMsg_Create(&msg, entry->subject, NULL, entry->payload,
-                                       (int)entry->payload_len);
+    natsStatus status =
+        natsMsg_Create(&msg, entry->subject, NULL, entry->payload, (int)entry->payload_len);
     if (status == NATS_OK)
         status = natsMsgHeader_Set(msg, CC_AUDIT_MSG_ID_HEADER, entry->msg_id);
     if (status == NATS_OK) {
@@ -173,10 +173,9 @@ static void log_publish_failure(const audit_entry *entry, natsStatus status, jsE
     /* The first failure of an outage is a warning; repeats go to debug. */
     cc_log_level level = attempt == 1 ? CC_LOG_WARN : CC_LOG_DEBUG;
     cc_log_json(level, "audit_publish_failed",
-                json_pack("{s:s, s:s, s:s, s:i, s:i, s:I}", "decision_id", entry->msg_id,
-                          "subject", entry->subject, "error", natsStatus_GetText(status),
-                          "js_error", (int)js_error, "attempt", attempt, "retry_in_ms",
-                          (json_int_t)delay_ms));
+                json_pack("{s:s, s:s, s:s, s:i, s:i, s:I}", "decision_id", entry->msg_id, "subject",
+                          entry->subject, "error", natsStatus_GetText(status), "js_error",
+                          (int)js_error, "attempt", attempt, "retry_in_ms", (json_int_t)delay_ms));
 }
 
 /* Publishes entry until JetStream acks it or quit is set. Returns true when acked. */
@@ -202,9 +201,9 @@ static bool publish_with_retry(cc_audit *audit, const audit_entry *entry)
             audit->stats.duplicates += duplicate ? 1 : 0;
             pthread_mutex_unlock(&audit->lock);
             if (attempt > 1)
-                cc_log_json(CC_LOG_INFO, "audit_publish_recovered",
-                            json_pack("{s:s, s:i}", "decision_id", entry->msg_id, "attempts",
-                                      attempt));
+                cc_log_json(
+                    CC_LOG_INFO, "audit_publish_recovered",
+                    json_pack("{s:s, s:i}", "decision_id", entry->msg_id, "attempts", attempt));
             return true;
         }
 
@@ -303,8 +302,8 @@ static cc_status copy_options(cc_audit *audit, const cc_audit_options *options, 
     audit->max_age_seconds = options->max_age_seconds;
     audit->duplicate_window_seconds = options->duplicate_window_seconds;
     audit->replicas = options->replicas > 0 ? options->replicas : 1;
-    audit->capacity = options->queue_size > 0 ? options->queue_size
-                                              : CC_CONFIG_DEFAULT_AUDIT_QUEUE_SIZE;
+    audit->capacity =
+        options->queue_size > 0 ? options->queue_size : CC_CONFIG_DEFAULT_AUDIT_QUEUE_SIZE;
     audit->ack_timeout_ms =
         options->ack_timeout_ms > 0 ? options->ack_timeout_ms : DEFAULT_ACK_TIMEOUT_MS;
     audit->max_backoff_ms =

@@ -81,8 +81,7 @@ cc_status cc_bundle_read_file(const char *path, char **data, size_t *len, cc_err
             break;
         used += (size_t)n;
         if (used > CC_BUNDLE_FILE_MAX) {
-            status = cc_err_set(err, CC_ERR_INVALID,
-                                "bundle file %s is larger than %d bytes", path,
+            status = cc_err_set(err, CC_ERR_INVALID, "bundle file %s is larger than %d bytes", path,
                                 CC_BUNDLE_FILE_MAX);
             goto done;
         }
@@ -100,8 +99,8 @@ done:
 }
 
 /* Writes the bare trust domain name of text (bare or "spiffe://" form) into out. */
-static cc_status normalize_trust_domain(const char *text, char out[CC_SPIFFEID_TRUST_DOMAIN_MAX + 1],
-                                        cc_err *err)
+static cc_status normalize_trust_domain(const char *text,
+                                        char out[CC_SPIFFEID_TRUST_DOMAIN_MAX + 1], cc_err *err)
 {
     if (text == NULL)
         return cc_err_set(err, CC_ERR_INVALID, "a trust domain name is required for this bundle");
@@ -200,8 +199,9 @@ static cc_status add_jwt_key(cc_bundle *bundle, const json_t *key, cc_err *err)
 {
     const json_t *kid = json_object_get(key, "kid");
     if (!json_is_string(kid) || json_string_length(kid) == 0)
-        return cc_err_set(err, CC_ERR_INVALID, "jwt-svid JWK has no \"kid\"; every JWT "
-                                               "authority needs a key ID");
+        return cc_err_set(err, CC_ERR_INVALID,
+                          "jwt-svid JWK has no \"kid\"; every JWT "
+                          "authority needs a key ID");
 
     /* JWK Sets may carry key types that this verifier does not use. */
     if (!cc_jose_kty_supported(json_string_value(json_object_get(key, "kty"))))
@@ -512,8 +512,8 @@ cc_status cc_bundle_detect_format(const char *data, size_t len, cc_bundle_format
 /* ---- Sources ------------------------------------------------------------ */
 
 /* Loads a file that contains one bundle of td (PEM or SPIFFE JSON) into set. */
-static cc_status load_single(const char *td, cc_bundle_format format, const char *data,
-                             size_t len, cc_bundle_set *set, cc_err *err)
+static cc_status load_single(const char *td, cc_bundle_format format, const char *data, size_t len,
+                             cc_bundle_set *set, cc_err *err)
 {
     cc_bundle *bundle = NULL;
     cc_status status = format == CC_BUNDLE_FORMAT_PEM
@@ -525,8 +525,8 @@ static cc_status load_single(const char *td, cc_bundle_format format, const char
 }
 
 /* Loads a map form (format MAP or JWT_MAP) into target. */
-static cc_status load_map(cc_bundle_format format, const char *data, size_t len,
-                          map_target *target, cc_err *err)
+static cc_status load_map(cc_bundle_format format, const char *data, size_t len, map_target *target,
+                          cc_err *err)
 {
     json_t *root = NULL;
     cc_status status = parse_json(data, len, &root, err);
@@ -604,8 +604,8 @@ cc_status cc_bundle_source_load(const cc_bundle_source *source, cc_bundle_set *s
         status = load_map(CC_BUNDLE_FORMAT_JWT_MAP, data, len, &target, err);
         break;
     default:
-        status = cc_err_set(err, CC_ERR_INVALID, "bundle source kind %d is unknown",
-                            (int)source->kind);
+        status =
+            cc_err_set(err, CC_ERR_INVALID, "bundle source kind %d is unknown", (int)source->kind);
         break;
     }
     if (status != CC_OK)
@@ -615,8 +615,8 @@ cc_status cc_bundle_source_load(const cc_bundle_source *source, cc_bundle_set *s
     return status;
 }
 
-cc_status cc_bundle_sources_load(const cc_bundle_source *sources, size_t count,
-                                 cc_bundle_set **out, cc_err *err)
+cc_status cc_bundle_sources_load(const cc_bundle_source *sources, size_t count, cc_bundle_set **out,
+                                 cc_err *err)
 {
     cc_bundle_set *set = cc_bundle_set_new();
     if (set == NULL)
@@ -634,8 +634,8 @@ cc_status cc_bundle_sources_load(const cc_bundle_source *sources, size_t count,
 }
 
 /* Loads data of a detected format into set, as cc_bundle_load_file() describes. */
-static cc_status load_detected(cc_bundle_format format, const char *trust_domain,
-                               const char *data, size_t len, cc_bundle_set *set, cc_err *err)
+static cc_status load_detected(cc_bundle_format format, const char *trust_domain, const char *data,
+                               size_t len, cc_bundle_set *set, cc_err *err)
 {
     if (format == CC_BUNDLE_FORMAT_PEM || format == CC_BUNDLE_FORMAT_SPIFFE) {
         if (trust_domain == NULL)
@@ -716,9 +716,8 @@ cc_status cc_bundle_load_file(const char *path, const char *trust_domain, cc_bun
 }
 
 cc_status cc_bundle_load_file_with_fallback(const char *path, const char *trust_domain,
-                                            const char *fallback_trust_domain,
-                                            cc_bundle_set **out, bool *used_fallback,
-                                            cc_err *err)
+                                            const char *fallback_trust_domain, cc_bundle_set **out,
+                                            bool *used_fallback, cc_err *err)
 {
     return load_file(path, trust_domain, fallback_trust_domain, out, NULL, used_fallback, err);
 }

@@ -149,8 +149,9 @@ static cc_status load_stable(cc_bundle_watcher *watcher, const file_stamp *befor
 
     if (*changed) {
         cc_bundle_set_release(set);
-        return cc_err_set(err, CC_ERR_IO, "a bundle file changed while it was read; it is read "
-                                          "again on the next poll");
+        return cc_err_set(err, CC_ERR_IO,
+                          "a bundle file changed while it was read; it is read "
+                          "again on the next poll");
     }
     if (status == CC_OK)
         *out = set;
@@ -191,8 +192,9 @@ static cc_status settled_load(cc_bundle_watcher *watcher, bool force, cc_bundle_
     }
     if (!settle(watcher, first, settled)) {
         *changed = true;
-        status = cc_err_set(err, CC_ERR_IO, "a bundle file is still being written; it is read "
-                                            "again on the next poll");
+        status = cc_err_set(err, CC_ERR_IO,
+                            "a bundle file is still being written; it is read "
+                            "again on the next poll");
         goto done;
     }
 
@@ -357,8 +359,8 @@ static cc_status initial_load(cc_bundle_watcher *watcher, cc_err *err)
 }
 
 cc_status cc_bundle_watcher_start(const cc_bundle_source *sources, size_t count,
-                                  const cc_bundle_watch_options *options,
-                                  cc_bundle_watcher **out, cc_err *err)
+                                  const cc_bundle_watch_options *options, cc_bundle_watcher **out,
+                                  cc_err *err)
 {
     cc_bundle_watcher *watcher = calloc(1, sizeof(*watcher));
     if (watcher == NULL)
@@ -366,7 +368,7 @@ cc_status cc_bundle_watcher_start(const cc_bundle_source *sources, size_t count,
 
     watcher->wake_pipe[0] = watcher->wake_pipe[1] = -1;
     watcher->poll_ms = options != NULL && options->poll_ms > 0 ? options->poll_ms
-                                                                : CC_BUNDLE_WATCH_POLL_MS_DEFAULT;
+                                                               : CC_BUNDLE_WATCH_POLL_MS_DEFAULT;
     watcher->settle_ms = options != NULL && options->settle_ms > 0
                              ? options->settle_ms
                              : CC_BUNDLE_WATCH_SETTLE_MS_DEFAULT;

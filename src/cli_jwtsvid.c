@@ -171,8 +171,8 @@ static void print_info(const cc_jwtsvid_info *info, const char *audience)
     cc_rfc3339_format(info->exp, exp);
 
     json_t *out = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "spiffe_id", info->spiffe_id,
-                            "trust_domain", info->trust_domain, "kid", info->kid, "alg",
-                            info->alg, "exp", exp, "audience", audience);
+                            "trust_domain", info->trust_domain, "kid", info->kid, "alg", info->alg,
+                            "exp", exp, "audience", audience);
     char *text = json_dumps(out, JSON_PRESERVE_ORDER);
     printf("%s\n", text != NULL ? text : "{}");
     free(text);
@@ -213,8 +213,9 @@ static int verify(const jwt_options *options)
 
     char *token = read_token(options->token_arg);
     if (token == NULL) {
-        fprintf(stderr, "citadel-callout jwtsvid verify: could not read the token from stdin "
-                        "(unreadable, or longer than %d bytes)\n",
+        fprintf(stderr,
+                "citadel-callout jwtsvid verify: could not read the token from stdin "
+                "(unreadable, or longer than %d bytes)\n",
                 CC_JWTSVID_MAX_LEN);
         return CC_EXIT_USAGE;
     }
@@ -223,8 +224,8 @@ static int verify(const jwt_options *options)
     if (exit_code != CC_EXIT_OK)
         goto done;
 
-    if (cc_jwtsvid_verify(token, bundles, options->audiences, options->audience_count,
-                          options->at, options->leeway, &info, &err) != CC_OK) {
+    if (cc_jwtsvid_verify(token, bundles, options->audiences, options->audience_count, options->at,
+                          options->leeway, &info, &err) != CC_OK) {
         fprintf(stderr, "citadel-callout jwtsvid verify: %s\n", err.message);
         exit_code = CC_EXIT_INVALID;
         goto done;

@@ -74,9 +74,8 @@ int cc_cli_serve(int argc, char **argv)
     if (cc_service_start(config, &service, &err) != CC_OK) {
         cc_log_json(CC_LOG_ERROR, "start_failed", json_pack("{s:s}", "error", err.message));
         nats_CloseAndWait(NATS_CLOSE_TIMEOUT_MS);
-        return err.status == CC_ERR_INVALID || err.status == CC_ERR_PERMISSION
-                   ? CC_EXIT_INVALID
-                   : CC_EXIT_USAGE;
+        return err.status == CC_ERR_INVALID || err.status == CC_ERR_PERMISSION ? CC_EXIT_INVALID
+                                                                               : CC_EXIT_USAGE;
     }
 
     cc_service_wait_signals(service);

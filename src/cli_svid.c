@@ -93,9 +93,8 @@ static void print_info(const cc_x509svid_info *info)
     cc_rfc3339_format(info->not_after, not_after);
 
     json_t *out = json_pack("{s:s, s:s, s:s, s:s, s:s}", "spiffe_id", info->id.id, "trust_domain",
-                            info->id.trust_domain, "serial", info->serial_hex,
-                            "sha256_fingerprint", info->fingerprint_sha256, "not_after",
-                            not_after);
+                            info->id.trust_domain, "serial", info->serial_hex, "sha256_fingerprint",
+                            info->fingerprint_sha256, "not_after", not_after);
     char *text = json_dumps(out, JSON_PRESERVE_ORDER);
     printf("%s\n", text != NULL ? text : "{}");
     free(text);
@@ -104,7 +103,7 @@ static void print_info(const cc_x509svid_info *info)
 
 /* Loads the bundle, binding a PEM or single SPIFFE bundle without --trust-domain
  * to the trust domain named by the leaf. */
-static int load_bundles(const svid_options *options, STACK_OF(X509) *chain,
+static int load_bundles(const svid_options *options, STACK_OF(X509) * chain,
                         cc_bundle_set **bundles)
 {
     cc_spiffeid leaf_id;

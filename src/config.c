@@ -31,7 +31,8 @@ static cc_status check_keys(json_t *object, const char *const *allowed, size_t c
     const char *key;
     json_t *value;
 
-    json_object_foreach(object, key, value) {
+    json_object_foreach(object, key, value)
+    {
         (void)value;
         bool known = false;
         for (size_t i = 0; i < count && !known; i++)
@@ -109,9 +110,8 @@ static cc_status get_integer(json_t *parent, const char *key, const char *name, 
     }
     if (!json_is_integer(value) || json_integer_value(value) < min ||
         json_integer_value(value) > max)
-        return cc_err_set(err, CC_ERR_INVALID,
-                          "key \"%s\" must be an integer from %lld to %lld", name,
-                          (long long)min, (long long)max);
+        return cc_err_set(err, CC_ERR_INVALID, "key \"%s\" must be an integer from %lld to %lld",
+                          name, (long long)min, (long long)max);
     *out = json_integer_value(value);
     return CC_OK;
 }
@@ -146,8 +146,8 @@ static cc_status get_path(const cc_config *config, json_t *parent, const char *k
     return CC_OK;
 }
 
-static cc_status get_string_array(json_t *parent, const char *key, const char *name,
-                                  bool required, char ***out, size_t *count, cc_err *err)
+static cc_status get_string_array(json_t *parent, const char *key, const char *name, bool required,
+                                  char ***out, size_t *count, cc_err *err)
 {
     json_t *value = json_object_get(parent, key);
     *out = NULL;
@@ -155,8 +155,8 @@ static cc_status get_string_array(json_t *parent, const char *key, const char *n
     if (value == NULL && !required)
         return CC_OK;
     if (!json_is_array(value) || json_array_size(value) == 0)
-        return cc_err_set(err, CC_ERR_INVALID,
-                          "key \"%s\" must be a non-empty array of strings", name);
+        return cc_err_set(err, CC_ERR_INVALID, "key \"%s\" must be a non-empty array of strings",
+                          name);
 
     size_t size = json_array_size(value);
     char **strings = calloc(size, sizeof(*strings));
@@ -256,8 +256,8 @@ static cc_status load_nats_tls(cc_config *config, json_t *nats, cc_err *err)
         status = get_path(config, tls, "cert_file", "nats.tls.cert_file", false,
                           &out->tls_cert_file, err);
     if (status == CC_OK)
-        status = get_path(config, tls, "key_file", "nats.tls.key_file", false,
-                          &out->tls_key_file, err);
+        status =
+            get_path(config, tls, "key_file", "nats.tls.key_file", false, &out->tls_key_file, err);
     if (status != CC_OK)
         return status;
 
@@ -278,8 +278,8 @@ static cc_status load_nats_auth(cc_config *config, json_t *nats, cc_err *err)
         status = get_path(config, nats, "password_file", "nats.password_file", false,
                           &out->password_file, err);
     if (status == CC_OK)
-        status = get_path(config, nats, "creds_file", "nats.creds_file", false, &out->creds_file,
-                          err);
+        status =
+            get_path(config, nats, "creds_file", "nats.creds_file", false, &out->creds_file, err);
     if (status != CC_OK)
         return status;
 
@@ -300,7 +300,7 @@ static cc_status load_nats_auth(cc_config *config, json_t *nats, cc_err *err)
 
 static cc_status load_nats(cc_config *config, json_t *root, cc_err *err)
 {
-    static const char *const keys[] = {"servers",    "name", "user", "password_file",
+    static const char *const keys[] = {"servers",    "name", "user",       "password_file",
                                        "creds_file", "tls",  "queue_group"};
     json_t *nats;
     cc_status status = get_object(root, "nats", "nats", true, &nats, err);
@@ -347,8 +347,8 @@ static cc_status load_keys(cc_config *config, json_t *root, cc_err *err)
 static cc_status add_source(cc_config *config, cc_bundle_source_kind kind, char *trust_domain,
                             char *path, char *jwt_path, cc_err *err)
 {
-    cc_bundle_source *grown = realloc(config->bundle_sources,
-                                      (config->bundle_source_count + 1) * sizeof(*grown));
+    cc_bundle_source *grown =
+        realloc(config->bundle_sources, (config->bundle_source_count + 1) * sizeof(*grown));
     if (grown == NULL) {
         free(trust_domain);
         free(path);
@@ -362,8 +362,8 @@ static cc_status add_source(cc_config *config, cc_bundle_source_kind kind, char 
 }
 
 /* Reads a trust domain name, bare or "spiffe://" form, into a new bare string. */
-static cc_status get_trust_domain(json_t *parent, const char *key, const char *name,
-                                  char **out, cc_err *err)
+static cc_status get_trust_domain(json_t *parent, const char *key, const char *name, char **out,
+                                  cc_err *err)
 {
     char *raw = NULL;
     cc_status status = get_string(parent, key, name, true, &raw, err);
@@ -433,14 +433,14 @@ static cc_status load_spiffe_helper(cc_config *config, json_t *root, cc_err *err
         return status;
 
     char *trust_domain = NULL, *pem = NULL, *jwt = NULL;
-    status = get_trust_domain(helper, "trust_domain", "spiffe_helper.trust_domain",
-                              &trust_domain, err);
+    status =
+        get_trust_domain(helper, "trust_domain", "spiffe_helper.trust_domain", &trust_domain, err);
     if (status == CC_OK)
-        status = get_path(config, helper, "bundle_pem", "spiffe_helper.bundle_pem", true, &pem,
-                          err);
+        status =
+            get_path(config, helper, "bundle_pem", "spiffe_helper.bundle_pem", true, &pem, err);
     if (status == CC_OK)
-        status = get_path(config, helper, "jwt_bundle", "spiffe_helper.jwt_bundle", false, &jwt,
-                          err);
+        status =
+            get_path(config, helper, "jwt_bundle", "spiffe_helper.jwt_bundle", false, &jwt, err);
     if (status != CC_OK) {
         free(trust_domain);
         free(pem);
@@ -495,15 +495,15 @@ static cc_status load_jwt_svid(cc_config *config, json_t *root, cc_err *err)
     status = get_string_array(jwt, "audiences", "jwt_svid.audiences", true, &out->audiences,
                               &out->audience_count, err);
     if (status == CC_OK)
-        status = get_integer(jwt, "leeway_seconds", "jwt_svid.leeway_seconds", 0,
-                             MAX_LEEWAY_SECONDS, CC_CONFIG_DEFAULT_LEEWAY_SECONDS,
-                             &out->leeway_seconds, err);
+        status =
+            get_integer(jwt, "leeway_seconds", "jwt_svid.leeway_seconds", 0, MAX_LEEWAY_SECONDS,
+                        CC_CONFIG_DEFAULT_LEEWAY_SECONDS, &out->leeway_seconds, err);
     return status;
 }
 
 static cc_status load_audit(cc_config *config, json_t *root, cc_err *err)
 {
-    static const char *const keys[] = {"stream",   "subject_prefix", "max_age_seconds",
+    static const char *const keys[] = {"stream",   "subject_prefix",           "max_age_seconds",
                                        "replicas", "duplicate_window_seconds", "queue_size"};
     json_t *audit;
     cc_config_audit *out = &config->audit;
@@ -513,8 +513,8 @@ static cc_status load_audit(cc_config *config, json_t *root, cc_err *err)
 
     int64_t replicas = 1, queue_size = 0;
     if (status == CC_OK)
-        status = get_string_default(audit, "stream", "audit.stream",
-                                    CC_CONFIG_DEFAULT_AUDIT_STREAM, &out->stream, err);
+        status = get_string_default(audit, "stream", "audit.stream", CC_CONFIG_DEFAULT_AUDIT_STREAM,
+                                    &out->stream, err);
     if (status == CC_OK && contains_any(out->stream, " \t\r\n.*>/\\"))
         status = cc_err_set(err, CC_ERR_INVALID,
                             "key \"audit.stream\" must not contain whitespace, '.', '*', '>', "
@@ -531,8 +531,8 @@ static cc_status load_audit(cc_config *config, json_t *root, cc_err *err)
         status = get_integer(audit, "max_age_seconds", "audit.max_age_seconds", 0, INT32_MAX,
                              CC_CONFIG_DEFAULT_AUDIT_MAX_AGE_SECONDS, &out->max_age_seconds, err);
     if (status == CC_OK)
-        status = get_integer(audit, "duplicate_window_seconds", "audit.duplicate_window_seconds",
-                             1, INT32_MAX, CC_CONFIG_DEFAULT_AUDIT_DUPLICATE_WINDOW_SECONDS,
+        status = get_integer(audit, "duplicate_window_seconds", "audit.duplicate_window_seconds", 1,
+                             INT32_MAX, CC_CONFIG_DEFAULT_AUDIT_DUPLICATE_WINDOW_SECONDS,
                              &out->duplicate_window_seconds, err);
     if (status == CC_OK)
         status = get_integer(audit, "replicas", "audit.replicas", 1, 5, 1, &replicas, err);
@@ -547,8 +547,8 @@ static cc_status load_audit(cc_config *config, json_t *root, cc_err *err)
 static cc_status load_general(cc_config *config, json_t *root, cc_err *err)
 {
     int64_t workers = 0;
-    cc_status status = get_string(root, "default_account", "default_account", true,
-                                  &config->default_account, err);
+    cc_status status =
+        get_string(root, "default_account", "default_account", true, &config->default_account, err);
     if (status == CC_OK && contains_any(config->default_account, " \t\r\n"))
         status = cc_err_set(err, CC_ERR_INVALID,
                             "key \"default_account\" must be an account name without whitespace");
@@ -556,11 +556,10 @@ static cc_status load_general(cc_config *config, json_t *root, cc_err *err)
         status = get_integer(root, "max_ttl_seconds", "max_ttl_seconds", 1, 366 * 24 * 3600,
                              CC_CONFIG_DEFAULT_MAX_TTL_SECONDS, &config->max_ttl_seconds, err);
     if (status == CC_OK)
-        status = get_path(config, root, "policy_dir", "policy_dir", true, &config->policy_dir,
-                          err);
+        status = get_path(config, root, "policy_dir", "policy_dir", true, &config->policy_dir, err);
     if (status == CC_OK)
-        status = get_integer(root, "workers", "workers", 1, MAX_WORKERS,
-                             CC_CONFIG_DEFAULT_WORKERS, &workers, err);
+        status = get_integer(root, "workers", "workers", 1, MAX_WORKERS, CC_CONFIG_DEFAULT_WORKERS,
+                             &workers, err);
     config->workers = (int)workers;
 
     char *level = NULL;
@@ -605,10 +604,9 @@ static cc_status set_location(cc_config *config, const char *path, cc_err *err)
 static cc_status load_root(cc_config *config, json_t *root, cc_err *err)
 {
     static const char *const keys[] = {
-        "nats",       "issuer_seed_file", "xkey_seed_file", "default_account",
-        "max_ttl_seconds", "trust_domains", "bundle_map",   "spiffe_helper",
-        "jwt_svid",   "policy_dir",       "audit",          "workers",
-        "log_level",
+        "nats",          "issuer_seed_file", "xkey_seed_file", "default_account", "max_ttl_seconds",
+        "trust_domains", "bundle_map",       "spiffe_helper",  "jwt_svid",        "policy_dir",
+        "audit",         "workers",          "log_level",
     };
     if (!json_is_object(root))
         return cc_err_set(err, CC_ERR_INVALID, "the config must be a JSON object");

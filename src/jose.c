@@ -59,8 +59,8 @@ int cc_jose_kty_supported(const char *kty)
 }
 
 /* Decodes the base64url string member name of jwk. Caller frees *out. */
-static cc_status decode_member(const json_t *jwk, const char *name, uint8_t **out,
-                               size_t *out_len, cc_err *err)
+static cc_status decode_member(const json_t *jwk, const char *name, uint8_t **out, size_t *out_len,
+                               cc_err *err)
 {
     const json_t *value = json_object_get(jwk, name);
     if (!json_is_string(value))
@@ -95,8 +95,9 @@ static cc_status key_from_params(const char *key_type, OSSL_PARAM_BLD *bld, EVP_
 
     check = EVP_PKEY_CTX_new_from_pkey(NULL, key, NULL);
     if (check == NULL || EVP_PKEY_public_check(check) != 1) {
-        status = cc_err_set(err, CC_ERR_INVALID, "JWK is not a valid %s public key (OpenSSL's "
-                                                 "public key check failed)",
+        status = cc_err_set(err, CC_ERR_INVALID,
+                            "JWK is not a valid %s public key (OpenSSL's "
+                            "public key check failed)",
                             key_type);
         goto done;
     }

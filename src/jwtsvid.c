@@ -27,8 +27,8 @@ typedef struct jws_alg {
     const char *name;
     alg_family family;
     const EVP_MD *(*md)(void);
-    const char *ec_group;    /* ES only: OpenSSL group name of the required curve */
-    size_t ec_half_len;      /* ES only: bytes of R and of S in the signature */
+    const char *ec_group; /* ES only: OpenSSL group name of the required curve */
+    size_t ec_half_len;   /* ES only: bytes of R and of S in the signature */
 } jws_alg;
 
 static const jws_alg jws_algs[] = {
@@ -52,7 +52,10 @@ static const jws_alg *find_alg(const char *name)
     return NULL;
 }
 
-int cc_jwtsvid_alg_allowed(const char *name) { return find_alg(name) != NULL; }
+int cc_jwtsvid_alg_allowed(const char *name)
+{
+    return find_alg(name) != NULL;
+}
 
 /* The three segments of a compact JWS, pointing into the token. */
 typedef struct jws_parts {
@@ -141,8 +144,9 @@ static cc_status check_header(const json_t *header, const jws_alg **alg, const c
 
     const json_t *kid_value = json_object_get(header, "kid");
     if (kid_value == NULL)
-        return cc_err_set(err, CC_ERR_INVALID, "JWT-SVID header has no \"kid\"; the key ID is "
-                                               "required to choose the signing key");
+        return cc_err_set(err, CC_ERR_INVALID,
+                          "JWT-SVID header has no \"kid\"; the key ID is "
+                          "required to choose the signing key");
     if (!json_is_string(kid_value) || json_string_length(kid_value) == 0 ||
         json_string_length(kid_value) > CC_JWTSVID_KID_MAX)
         return cc_err_set(err, CC_ERR_INVALID,
@@ -157,8 +161,9 @@ static cc_status check_key_type(const jws_alg *alg, EVP_PKEY *key, const char *k
     if (alg->family != FAMILY_ES) {
         if (EVP_PKEY_is_a(key, "RSA"))
             return CC_OK;
-        return cc_err_set(err, CC_ERR_CRYPTO, "JWT-SVID algorithm %s needs an RSA key, but key "
-                                              "\"%s\" is not one",
+        return cc_err_set(err, CC_ERR_CRYPTO,
+                          "JWT-SVID algorithm %s needs an RSA key, but key "
+                          "\"%s\" is not one",
                           alg->name, kid);
     }
 
@@ -216,8 +221,8 @@ static cc_status verify_signature(const jws_alg *alg, EVP_PKEY *key, const jws_p
     size_t raw_len = 0, der_len = 0;
     EVP_MD_CTX *md_ctx = NULL;
 
-    status = cc_jose_b64url_decode(parts->segment[2], parts->length[2], "JWT-SVID signature",
-                                   &raw, &raw_len, err);
+    status = cc_jose_b64url_decode(parts->segment[2], parts->length[2], "JWT-SVID signature", &raw,
+                                   &raw_len, err);
     if (status != CC_OK)
         goto done;
 
@@ -336,9 +341,9 @@ static cc_status check_audience(const json_t *claims, const char *const *audienc
         return cc_err_set(err, CC_ERR_INVALID, "JWT-SVID has no \"aud\" claim");
 
     if (json_is_string(aud)) {
-        long index = find_audience(json_string_value(aud), audiences, count);
         if (json_string_length(aud) == 0)
             return cc_err_set(err, CC_ERR_INVALID, "JWT-SVID \"aud\" claim is empty");
+        long index = find_audience(json_string_value(aud), audiences, count);
         if (index < 0)
             return cc_err_set(err, CC_ERR_INVALID,
                               "JWT-SVID audience \"%s\" is not a configured audience",
@@ -367,8 +372,8 @@ static cc_status check_audience(const json_t *claims, const char *const *audienc
     return CC_OK;
 }
 
-static cc_status check_configuration(const char *const *audiences, size_t count,
-                                     int64_t leeway, cc_err *err)
+static cc_status check_configuration(const char *const *audiences, size_t count, int64_t leeway,
+                                     cc_err *err)
 {
     if (audiences == NULL || count == 0)
         return cc_err_set(err, CC_ERR_INVALID,
@@ -398,13 +403,12 @@ static cc_status read_subject(const json_t *claims, cc_spiffeid *id, cc_err *err
 }
 
 /* Finds the key for kid in the bundle of trust_domain only. */
-static cc_status find_key(const cc_bundle_set *bundles, const char *trust_domain,
-                          const char *kid, EVP_PKEY **key, cc_err *err)
+static cc_status find_key(const cc_bundle_set *bundles, const char *trust_domain, const char *kid,
+                          EVP_PKEY **key, cc_err *err)
 {
     const cc_bundle *bundle = cc_bundle_set_find(bundles, trust_domain);
     if (bundle == NULL)
-        return cc_err_set(err, CC_ERR_NOT_FOUND, "no bundle for trust domain \"%s\"",
-                          trust_domain);
+        return cc_err_set(err, CC_ERR_NOT_FOUND, "no bundle for trust domain \"%s\"", trust_domain);
 
     *key = cc_bundle_find_jwt_authority(bundle, kid);
     if (*key == NULL)
@@ -434,13 +438,13 @@ cc_status cc_jwtsvid_verify(const char *token, const cc_bundle_set *bundles,
     if (status == CC_OK)
         status = split_token(token, &parts, err);
     if (status == CC_OK)
-        status = decode_json_segment(parts.segment[0], parts.length[0], "JWT-SVID header",
-                                     &header, err);
+        status =
+            decode_json_segment(parts.segment[0], parts.length[0], "JWT-SVID header", &header, err);
     if (status == CC_OK)
         status = check_header(header, &alg, &kid, err);
     if (status == CC_OK)
-        status = decode_json_segment(parts.segment[1], parts.length[1], "JWT-SVID claims",
-                                     &claims, err);
+        status =
+            decode_json_segment(parts.segment[1], parts.length[1], "JWT-SVID claims", &claims, err);
     if (status == CC_OK)
         status = read_subject(claims, &id, err);
     if (status == CC_OK)
@@ -475,8 +479,8 @@ cc_status cc_jwtsvid_peek_subject(const char *token, cc_spiffeid *out, cc_err *e
 
     cc_status status = split_token(token, &parts, err);
     if (status == CC_OK)
-        status = decode_json_segment(parts.segment[1], parts.length[1], "JWT-SVID claims",
-                                     &claims, err);
+        status =
+            decode_json_segment(parts.segment[1], parts.length[1], "JWT-SVID claims", &claims, err);
     if (status == CC_OK)
         status = read_subject(claims, out, err);
     json_decref(claims);

@@ -2,6 +2,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <openssl/ssl.h>
+
 #include "citadel/cli.h"
 
 #ifndef CC_VERSION
@@ -17,11 +19,11 @@ typedef struct command {
 static const command commands[] = {
     {"version", cc_cli_version, "print the version"},
     {"spiffeid", cc_cli_spiffeid, "check SPIFFE IDs against the strict parser"},
+    {"keys", cc_cli_keys, "generate nkeys and print the public key of a seed file"},
+    {"jwt", cc_cli_jwt, "decode a NATS JWT and check its signature"},
+    {"serve", cc_cli_serve, "run the auth callout service"},
     {"svid", cc_cli_svid, "verify an X509-SVID chain against a trust bundle"},
     {"jwtsvid", cc_cli_jwtsvid, "verify a JWT-SVID against a trust bundle"},
-    {"jwt", cc_cli_jwt, "decode a NATS JWT and check its signature"},
-    {"keys", cc_cli_keys, "generate nkeys and print the public key of a seed file"},
-    {"serve", cc_cli_serve, "run the auth callout service"},
 };
 
 static void print_usage(FILE *out)
@@ -42,6 +44,12 @@ int cc_cli_version(int argc, char **argv)
 
 int main(int argc, char **argv)
 {
+    /* nats.c 3.4.1's nats_Close() frees OpenSSL's compression method stack
+     * without clearing it, so OpenSSL's own atexit cleanup would free it a
+     * second time and crash the process after a TLS connection. Skipping
+     * that cleanup is safe because the process is exiting. */
+    OPENSSL_init_ssl(OPENSSL_INIT_NO_ATEXIT, NULL);
+
     if (argc < 2) {
         print_usage(stderr);
         return CC_EXIT_USAGE;

@@ -37,8 +37,8 @@ static const char *const connection_type_names[] = {
 };
 
 static const char *const rule_keys[] = {
-    "name",     "spiffe_id",        "account",      "max_ttl_seconds", "publish",
-    "subscribe", "response",        "connection_types", "source_cidrs",
+    "name",      "spiffe_id", "account",          "max_ttl_seconds", "publish",
+    "subscribe", "response",  "connection_types", "source_cidrs",
 };
 
 /* ---- small helpers ---------------------------------------------------- */
@@ -52,11 +52,10 @@ static bool name_in(const char *name, const char *const *names, size_t count)
     return false;
 }
 
-static cc_status reject(cc_err *err, const rule_context *ctx, const char *key, const char *fmt,
-                        ...) __attribute__((format(printf, 4, 5)));
+static cc_status reject(cc_err *err, const rule_context *ctx, const char *key, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 
-static cc_status reject(cc_err *err, const rule_context *ctx, const char *key, const char *fmt,
-                        ...)
+static cc_status reject(cc_err *err, const rule_context *ctx, const char *key, const char *fmt, ...)
 {
     char text[CC_ERR_MESSAGE_MAX];
     va_list args;
@@ -74,7 +73,8 @@ static cc_status check_keys(json_t *object, const char *const *allowed, size_t c
     const char *key;
     json_t *value;
 
-    json_object_foreach(object, key, value) {
+    json_object_foreach(object, key, value)
+    {
         (void)value;
         if (name_in(key, allowed, count))
             continue;
@@ -134,10 +134,11 @@ static bool has_whitespace(const char *text, size_t len)
 static cc_status check_subject_tokens(const char *subject, size_t len, cc_err *err)
 {
     if (len == 0)
-        return cc_err_set(err, CC_ERR_INVALID, "subject is empty; give a subject such as \"app.>\"");
+        return cc_err_set(err, CC_ERR_INVALID,
+                          "subject is empty; give a subject such as \"app.>\"");
     if (has_whitespace(subject, len))
-        return cc_err_set(err, CC_ERR_INVALID, "subject \"%.*s\" contains whitespace",
-                          (int)len, subject);
+        return cc_err_set(err, CC_ERR_INVALID, "subject \"%.*s\" contains whitespace", (int)len,
+                          subject);
     if (subject[0] == '.' || subject[len - 1] == '.')
         return cc_err_set(err, CC_ERR_INVALID,
                           "subject \"%.*s\" starts or ends with a dot; remove the dot", (int)len,
@@ -321,8 +322,7 @@ bool cc_policy_rule_allows_connection_type(const cc_policy_rule *rule, const cha
         return true;
     if (type == NULL)
         return false;
-    return name_in(type, (const char *const *)rule->connection_types,
-                   rule->connection_type_count);
+    return name_in(type, (const char *const *)rule->connection_types, rule->connection_type_count);
 }
 
 /* ---- rule parsing ----------------------------------------------------- */
@@ -343,7 +343,8 @@ static cc_status parse_string_array(json_t *value, const rule_context *ctx, cons
     cc_status status = CC_OK;
     size_t i;
     json_t *item;
-    json_array_foreach(value, i, item) {
+    json_array_foreach(value, i, item)
+    {
         char item_key[200];
         snprintf(item_key, sizeof(item_key), "%s[%zu]", key, i);
         if (!json_is_string(item)) {
@@ -410,8 +411,8 @@ static cc_status parse_permission(json_t *value, const rule_context *ctx, const 
 }
 
 /* Reads an integer in [min, max] (max < 0: no upper bound). */
-static cc_status parse_integer(json_t *value, const rule_context *ctx, const char *key,
-                               int64_t min, int64_t max, int64_t *out, cc_err *err)
+static cc_status parse_integer(json_t *value, const rule_context *ctx, const char *key, int64_t min,
+                               int64_t max, int64_t *out, cc_err *err)
 {
     if (!json_is_integer(value))
         return reject(err, ctx, key, "must be an integer");
@@ -434,8 +435,9 @@ static cc_status parse_response(json_t *value, const rule_context *ctx, cc_polic
     static const char *const keys[] = {"max", "ttl_ms"};
 
     if (!json_is_object(value))
-        return reject(err, ctx, "response", "must be an object such as {\"max\": 1, "
-                                            "\"ttl_ms\": 0}");
+        return reject(err, ctx, "response",
+                      "must be an object such as {\"max\": 1, "
+                      "\"ttl_ms\": 0}");
     cc_status status = check_keys(value, keys, 2, ctx, "response", err);
     if (status != CC_OK)
         return status;
@@ -459,9 +461,9 @@ static cc_status parse_response(json_t *value, const rule_context *ctx, cc_polic
 static cc_status parse_connection_types(json_t *value, const rule_context *ctx,
                                         cc_policy_rule *rule, cc_err *err)
 {
-    cc_status status = parse_string_array(value, ctx, "connection_types", NULL, false,
-                                          &rule->connection_types,
-                                          &rule->connection_type_count, err);
+    cc_status status =
+        parse_string_array(value, ctx, "connection_types", NULL, false, &rule->connection_types,
+                           &rule->connection_type_count, err);
     if (status != CC_OK)
         return status;
 
@@ -493,15 +495,15 @@ static cc_status parse_source_cidrs(json_t *value, const rule_context *ctx, cc_p
 
     size_t i;
     json_t *item;
-    json_array_foreach(value, i, item) {
+    json_array_foreach(value, i, item)
+    {
         char key[64];
         snprintf(key, sizeof(key), "source_cidrs[%zu]", i);
         if (!json_is_string(item))
             return reject(err, ctx, key, "must be a string such as \"10.0.0.0/8\"");
 
         cc_err detail = {0};
-        if (cc_policy_cidr_parse(json_string_value(item), &rule->source_cidrs[i], &detail) !=
-            CC_OK)
+        if (cc_policy_cidr_parse(json_string_value(item), &rule->source_cidrs[i], &detail) != CC_OK)
             return reject(err, ctx, key, "%s", detail.message);
         rule->source_cidr_count = i + 1;
     }
@@ -568,8 +570,8 @@ static cc_status parse_account_and_ttl(json_t *object, const rule_context *ctx,
                          &rule->max_ttl_seconds, err);
 }
 
-static cc_status parse_optional_parts(json_t *object, const rule_context *ctx,
-                                      cc_policy_rule *rule, cc_err *err)
+static cc_status parse_optional_parts(json_t *object, const rule_context *ctx, cc_policy_rule *rule,
+                                      cc_err *err)
 {
     cc_status status = CC_OK;
     json_t *value;
@@ -594,8 +596,8 @@ static cc_status parse_rule(json_t *object, const char *file, size_t index,
     snprintf(ctx.rule, sizeof(ctx.rule), "rule #%zu", index + 1);
 
     if (!json_is_object(object))
-        return cc_err_set(err, CC_ERR_INVALID, "policy %s, %s: a rule must be a JSON object",
-                          file, ctx.rule);
+        return cc_err_set(err, CC_ERR_INVALID, "policy %s, %s: a rule must be a JSON object", file,
+                          ctx.rule);
 
     /* The name comes first so that later errors can name the rule; unknown
      * keys come next, because a misspelt "spiffe_id" is best reported as such. */
@@ -695,8 +697,9 @@ static cc_status list_policy_files(const char *dir, char ***out, size_t *out_cou
 {
     DIR *handle = opendir(dir);
     if (handle == NULL)
-        return cc_err_set(err, CC_ERR_IO, "cannot open policy_dir %s: %m; create it or fix the "
-                                          "path in the config",
+        return cc_err_set(err, CC_ERR_IO,
+                          "cannot open policy_dir %s: %m; create it or fix the "
+                          "path in the config",
                           dir);
 
     cc_status status = CC_OK;

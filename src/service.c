@@ -36,6 +36,8 @@
 #define XKEY_HEADER "Nats-Server-Xkey"
 #define DRAIN_TIMEOUT_MS 5000
 #define SUBSCRIBE_FLUSH_TIMEOUT_MS 2000
+#define CLOSED_CALLBACK_TIMEOUT_S 10
+#define FINAL_FLUSH_TIMEOUT_MS 2000
 #define AUDIT_FLUSH_TIMEOUT_MS 10000
 #define RECONNECT_MAX_DELAY_MS 5000
 #define RECONNECT_FIRST_DELAY_MS 250
@@ -59,6 +61,9 @@ struct cc_service {
 
     natsConnection *nc;
     atomic_bool closing; /* set before our own close, so that it is not logged as a loss */
+    pthread_mutex_t closed_lock;
+    pthread_cond_t closed_cond;
+    bool closed_seen; /* the closed callback ran: nats.c makes no more callbacks */
     natsSubscription *sub;
     cc_audit *audit;
 
@@ -111,6 +116,15 @@ static void queue_push(cc_service *service, natsMsg *msg)
     *item = (work_item){.msg = msg, .received_ns = monotonic_ns()};
 
     pthread_mutex_lock(&service->queue_lock);
+    if (service->queue_closed) {
+        /* Only possible when the subscription could not be drained: the
+         * workers are gone, and the server times the client out. */
+        pthread_mutex_unlock(&service->queue_lock);
+        cc_log_msg(CC_LOG_WARN, "request_dropped", "auth request arrived during shutdown");
+        natsMsg_Destroy(msg);
+        free(item);
+        return;
+    }
     if (service->queue_tail != NULL)
         service->queue_tail->next = item;
     else
@@ -157,10 +171,10 @@ static cc_policy_set *current_policies(cc_service *service)
 
 static void log_decision(const cc_decision *decision, int64_t duration_us, const char *reply)
 {
-    json_t *fields = json_pack("{s:s, s:s, s:s, s:I}", "decision_id", decision->id, "decision",
-                               decision->allowed ? "allow" : "deny", "code",
-                               cc_decision_code_name(decision->code), "duration_us",
-                               (json_int_t)duration_us);
+    json_t *fields =
+        json_pack("{s:s, s:s, s:s, s:I}", "decision_id", decision->id, "decision",
+                  decision->allowed ? "allow" : "deny", "code",
+                  cc_decision_code_name(decision->code), "duration_us", (json_int_t)duration_us);
     if (decision->client_id != 0)
         json_object_set_new(fields, "conn_id", json_integer((json_int_t)decision->client_id));
     if (decision->spiffe_id != NULL)
@@ -197,8 +211,8 @@ static void publish_response(cc_service *service, const cc_decision *decision, c
     if (reply == NULL)
         return;
 
-    natsStatus status = natsConnection_Publish(service->nc, reply, decision->response,
-                                               (int)decision->response_len);
+    natsStatus status =
+        natsConnection_Publish(service->nc, reply, decision->response, (int)decision->response_len);
     if (status != NATS_OK)
         cc_log_json(CC_LOG_ERROR, "response_publish_failed",
                     json_pack("{s:s, s:s}", "decision_id", decision->id, "error",
@@ -290,8 +304,13 @@ static void on_reconnected(natsConnection *nc, void *closure)
 
 static void on_closed(natsConnection *nc, void *closure)
 {
-    (void)closure;
+    cc_service *service = closure;
     log_connection_event(CC_LOG_INFO, "connection_closed", nc);
+
+    pthread_mutex_lock(&service->closed_lock);
+    service->closed_seen = true;
+    pthread_cond_broadcast(&service->closed_cond);
+    pthread_mutex_unlock(&service->closed_lock);
 }
 
 static void on_async_error(natsConnection *nc, natsSubscription *sub, natsStatus status,
@@ -418,8 +437,7 @@ static cc_status connect_nats(cc_service *service, cc_err *err)
         cc_log_msg(CC_LOG_WARN, "connect_pending",
                    "no NATS server reachable yet; retrying in the background");
     } else {
-        return cc_err_set(err, CC_ERR_IO, "cannot connect to NATS: %s",
-                          nats_GetLastError(NULL));
+        return cc_err_set(err, CC_ERR_IO, "cannot connect to NATS: %s", nats_GetLastError(NULL));
     }
     return CC_OK;
 }
@@ -484,10 +502,9 @@ static cc_status start_audit(cc_service *service, cc_err *err)
 
 static cc_status subscribe(cc_service *service, cc_err *err)
 {
-    natsStatus status = natsConnection_QueueSubscribe(&service->sub, service->nc,
-                                                      CC_SERVICE_AUTH_SUBJECT,
-                                                      service->config->nats.queue_group,
-                                                      on_request, service);
+    natsStatus status =
+        natsConnection_QueueSubscribe(&service->sub, service->nc, CC_SERVICE_AUTH_SUBJECT,
+                                      service->config->nats.queue_group, on_request, service);
     /* nats.c drops messages beyond its pending limits. The callback moves
      * each message to the work queue at once, so lifting the limits costs
      * little and avoids drops in a reconnect storm. */
@@ -520,8 +537,13 @@ static void stop_workers(cc_service *service)
 /* Stops new requests and waits until the ones nats.c already has reach the
  * work queue. Without a connection there is nothing to drain, so the
  * subscription is only removed. */
-static void drain_subscription(natsSubscription *sub)
+static void drain_subscription(natsConnection *nc, natsSubscription *sub)
 {
+    if (natsConnection_Status(nc) != NATS_CONN_STATUS_CONNECTED) {
+        natsSubscription_Unsubscribe(sub);
+        return;
+    }
+
     natsStatus status = natsSubscription_Drain(sub);
     if (status == NATS_OK)
         status = natsSubscription_WaitForDrainCompletion(sub, DRAIN_TIMEOUT_MS);
@@ -533,11 +555,31 @@ static void drain_subscription(natsSubscription *sub)
     natsSubscription_Unsubscribe(sub);
 }
 
+/* nats.c runs connection callbacks on its own thread, after natsConnection_Close()
+ * returns, and the closed callback comes last. The service is their closure,
+ * so it must stay allocated until that callback has run. */
+static bool wait_closed_callback(cc_service *service)
+{
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += CLOSED_CALLBACK_TIMEOUT_S;
+
+    pthread_mutex_lock(&service->closed_lock);
+    while (!service->closed_seen) {
+        if (pthread_cond_timedwait(&service->closed_cond, &service->closed_lock, &until) != 0)
+            break;
+    }
+    bool seen = service->closed_seen;
+    pthread_mutex_unlock(&service->closed_lock);
+    return seen;
+}
+
 static size_t release_all(cc_service *service)
 {
+    bool callbacks_done = true;
     size_t unsent = 0;
     if (service->sub != NULL)
-        drain_subscription(service->sub);
+        drain_subscription(service->nc, service->sub);
     stop_workers(service);
     if (service->audit != NULL)
         unsent = cc_audit_stop(service->audit, AUDIT_FLUSH_TIMEOUT_MS);
@@ -545,8 +587,10 @@ static size_t release_all(cc_service *service)
     natsSubscription_Destroy(service->sub);
     if (service->nc != NULL) {
         atomic_store(&service->closing, true);
-        natsConnection_Flush(service->nc);
+        if (natsConnection_Status(service->nc) == NATS_CONN_STATUS_CONNECTED)
+            natsConnection_FlushTimeout(service->nc, FINAL_FLUSH_TIMEOUT_MS);
         natsConnection_Close(service->nc);
+        callbacks_done = wait_closed_callback(service);
         natsConnection_Destroy(service->nc);
     }
     cc_bundle_watcher_stop(service->bundles);
@@ -560,6 +604,16 @@ static size_t release_all(cc_service *service)
     pthread_mutex_destroy(&service->queue_lock);
     pthread_cond_destroy(&service->queue_ready);
     cc_config_free(service->config);
+    if (!callbacks_done) {
+        /* A late callback would read freed memory, so leak the struct instead. */
+        cc_log_msg(CC_LOG_ERROR, "close_timeout",
+                   "NATS did not report the connection closed within %d s; the service state "
+                   "stays allocated",
+                   CLOSED_CALLBACK_TIMEOUT_S);
+        return unsent;
+    }
+    pthread_mutex_destroy(&service->closed_lock);
+    pthread_cond_destroy(&service->closed_cond);
     free(service);
     return unsent;
 }
@@ -576,13 +630,15 @@ cc_status cc_service_start(cc_config *config, cc_service **out, cc_err *err)
     pthread_mutex_init(&service->reload_lock, NULL);
     pthread_mutex_init(&service->queue_lock, NULL);
     pthread_cond_init(&service->queue_ready, NULL);
+    pthread_mutex_init(&service->closed_lock, NULL);
+    pthread_cond_init(&service->closed_cond, NULL);
 
     cc_status status = load_keys(service, err);
     if (status == CC_OK)
         status = load_policies(config, &service->policies, err);
     if (status == CC_OK)
-        status = cc_bundle_watcher_start(config->bundle_sources, config->bundle_source_count,
-                                         NULL, &service->bundles, err);
+        status = cc_bundle_watcher_start(config->bundle_sources, config->bundle_source_count, NULL,
+                                         &service->bundles, err);
     if (status == CC_OK)
         status = connect_nats(service, err);
     if (status == CC_OK)
@@ -597,9 +653,9 @@ cc_status cc_service_start(cc_config *config, cc_service **out, cc_err *err)
         return status;
     }
     cc_log_json(CC_LOG_INFO, "subscribed",
-                json_pack("{s:s, s:s, s:i, s:I}", "subject", CC_SERVICE_AUTH_SUBJECT,
-                          "queue_group", config->nats.queue_group, "workers", config->workers,
-                          "policies", (json_int_t)cc_policy_set_count(service->policies)));
+                json_pack("{s:s, s:s, s:i, s:I}", "subject", CC_SERVICE_AUTH_SUBJECT, "queue_group",
+                          config->nats.queue_group, "workers", config->workers, "policies",
+                          (json_int_t)cc_policy_set_count(service->policies)));
     *out = service;
     return CC_OK;
 }
@@ -660,9 +716,9 @@ void cc_service_wait_signals(cc_service *service)
         if (sigwait(&set, &signal_number) != 0)
             continue;
         if (signal_number != SIGHUP) {
-            cc_log_json(CC_LOG_INFO, "signal",
-                        json_pack("{s:s}", "signal", signal_number == SIGINT ? "SIGINT"
-                                                                             : "SIGTERM"));
+            cc_log_json(
+                CC_LOG_INFO, "signal",
+                json_pack("{s:s}", "signal", signal_number == SIGINT ? "SIGINT" : "SIGTERM"));
             return;
         }
         cc_log_json(CC_LOG_INFO, "signal", json_pack("{s:s}", "signal", "SIGHUP"));

@@ -29,20 +29,20 @@
 typedef struct cc_audit cc_audit;
 
 typedef struct cc_audit_options {
-    const char *stream;         /* borrowed; stream name, such as "CITADEL_AUDIT" */
-    const char *subject_prefix; /* borrowed; such as "citadel.audit" */
-    int64_t max_age_seconds;    /* stream max age; 0 = keep forever */
+    const char *stream;               /* borrowed; stream name, such as "CITADEL_AUDIT" */
+    const char *subject_prefix;       /* borrowed; such as "citadel.audit" */
+    int64_t max_age_seconds;          /* stream max age; 0 = keep forever */
     int64_t duplicate_window_seconds; /* stream duplicate window; 0 = server default (2 min) */
-    int replicas;               /* stream replicas; 1 on a single server */
-    size_t queue_size;          /* events held in memory; 0 = CC_CONFIG_DEFAULT_AUDIT_QUEUE_SIZE */
-    int64_t ack_timeout_ms;     /* wait for one JetStream ack; 0 = 2000 */
-    int64_t max_backoff_ms;     /* max delay between retries; 0 = 5000 */
+    int replicas;                     /* stream replicas; 1 on a single server */
+    size_t queue_size;      /* events held in memory; 0 = CC_CONFIG_DEFAULT_AUDIT_QUEUE_SIZE */
+    int64_t ack_timeout_ms; /* wait for one JetStream ack; 0 = 2000 */
+    int64_t max_backoff_ms; /* max delay between retries; 0 = 5000 */
 } cc_audit_options;
 
 /* Counters for tests and logs. */
 typedef struct cc_audit_stats {
     uint64_t submitted;
-    uint64_t published; /* acked by JetStream, duplicates included */
+    uint64_t published;  /* acked by JetStream, duplicates included */
     uint64_t duplicates; /* acked with duplicate = true */
     uint64_t retries;    /* failed publish attempts that were retried */
     size_t queued;       /* waiting in the queue, the one in flight included */

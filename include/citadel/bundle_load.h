@@ -84,12 +84,12 @@ cc_status cc_bundle_detect_format(const char *data, size_t len, cc_bundle_format
 
 /* Kinds of configured bundle sources. */
 typedef enum cc_bundle_source_kind {
-    CC_BUNDLE_SOURCE_PEM = 0,       /* path: PEM CA file of trust_domain */
-    CC_BUNDLE_SOURCE_SPIFFE,        /* path: SPIFFE bundle of trust_domain */
-    CC_BUNDLE_SOURCE_MAP,           /* path: SPIFFE bundle map; trust_domain unused */
-    CC_BUNDLE_SOURCE_JWT_MAP,       /* path: spiffe-helper JWT bundle file */
-    CC_BUNDLE_SOURCE_SPIFFE_HELPER  /* path: svid_bundle.pem of trust_domain,
-                                       jwt_path: spiffe-helper JWT bundle file */
+    CC_BUNDLE_SOURCE_PEM = 0,      /* path: PEM CA file of trust_domain */
+    CC_BUNDLE_SOURCE_SPIFFE,       /* path: SPIFFE bundle of trust_domain */
+    CC_BUNDLE_SOURCE_MAP,          /* path: SPIFFE bundle map; trust_domain unused */
+    CC_BUNDLE_SOURCE_JWT_MAP,      /* path: spiffe-helper JWT bundle file */
+    CC_BUNDLE_SOURCE_SPIFFE_HELPER /* path: svid_bundle.pem of trust_domain,
+                                      jwt_path: spiffe-helper JWT bundle file */
 } cc_bundle_source_kind;
 
 /* One configured source. Strings are borrowed by the functions below. */
@@ -109,8 +109,8 @@ cc_status cc_bundle_source_load(const cc_bundle_source *source, cc_bundle_set *s
 
 /* Builds one set from count sources (count may be 0). A trust domain that two
  * sources supply is an error. Caller releases *out. */
-cc_status cc_bundle_sources_load(const cc_bundle_source *sources, size_t count,
-                                 cc_bundle_set **out, cc_err *err);
+cc_status cc_bundle_sources_load(const cc_bundle_source *sources, size_t count, cc_bundle_set **out,
+                                 cc_err *err);
 
 /* Loads one file of any form, detected by cc_bundle_detect_format(). PEM and
  * single SPIFFE bundles need trust_domain. For the map forms trust_domain is
@@ -127,8 +127,7 @@ cc_status cc_bundle_load_file(const char *path, const char *trust_domain, cc_bun
  * only that the SVID chains to these authorities, not that they may vouch
  * for that trust domain. used_fallback may be NULL. */
 cc_status cc_bundle_load_file_with_fallback(const char *path, const char *trust_domain,
-                                            const char *fallback_trust_domain,
-                                            cc_bundle_set **out, bool *used_fallback,
-                                            cc_err *err);
+                                            const char *fallback_trust_domain, cc_bundle_set **out,
+                                            bool *used_fallback, cc_err *err);
 
 #endif

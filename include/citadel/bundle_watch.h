@@ -42,8 +42,8 @@ typedef struct cc_bundle_watch_options {
  * is copied. options may be NULL. Caller stops the watcher with
  * cc_bundle_watcher_stop(). */
 cc_status cc_bundle_watcher_start(const cc_bundle_source *sources, size_t count,
-                                  const cc_bundle_watch_options *options,
-                                  cc_bundle_watcher **out, cc_err *err);
+                                  const cc_bundle_watch_options *options, cc_bundle_watcher **out,
+                                  cc_err *err);
 
 /* Stops the thread and frees the watcher. Sets obtained with get stay valid
  * until their holders release them. NULL is ignored. */

@@ -13,10 +13,10 @@ int cc_cli_version(int argc, char **argv);
 int cc_cli_spiffeid(int argc, char **argv);
 int cc_cli_svid(int argc, char **argv);
 int cc_cli_jwtsvid(int argc, char **argv);
-int cc_cli_keys(int argc, char **argv);
 
 /* citadel-callout jwt decode TOKEN|-: prints a NATS JWT's header and claims. */
 int cc_cli_jwt(int argc, char **argv);
+int cc_cli_keys(int argc, char **argv);
 
 /* citadel-callout serve --config FILE: runs the auth callout service until SIGTERM or SIGINT. */
 int cc_cli_serve(int argc, char **argv);

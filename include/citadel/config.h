@@ -43,7 +43,7 @@ typedef struct cc_config_nats {
 } cc_config_nats;
 
 typedef struct cc_config_jwt_svid {
-    bool enabled; /* the "jwt_svid" object was present */
+    bool enabled;     /* the "jwt_svid" object was present */
     char **audiences; /* at least one when enabled */
     size_t audience_count;
     int64_t leeway_seconds;

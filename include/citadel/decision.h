@@ -26,9 +26,9 @@
  *      and source CIDRs, which nats-server 2.10 does not enforce for callout users.
  *   7. The user JWT and the signed authorization response.
  *
- * A deny after the request decoded is answered with a signed response that
- * carries nats.error; a request that could not be decoded gets an empty
- * response payload, which nats-server also reads as a deny. */
+ * A deny after the request decoded gets a signed response that carries
+ * nats.error. A request that could not be decoded gets an empty response
+ * payload, which nats-server also reads as a deny. */
 #ifndef CITADEL_DECISION_H
 #define CITADEL_DECISION_H
 
@@ -144,7 +144,7 @@ typedef struct cc_decision {
  *
  * Returns CC_OK when *out contains a decision, allowed or denied. Another status
  * means an internal failure (out of memory, a library call failed). *out is
- * then a deny with code CC_DECISION_INTERNAL and err says what failed. Its
+ * then a deny with code CC_DECISION_INTERNAL and err describes the failure. Its
  * response is a signed error when the request had decoded and the signing
  * worked, else empty, so the caller can still publish and audit it. The caller
  * calls cc_decision_clear(out) in both cases.

@@ -61,9 +61,9 @@ typedef struct cc_jwtsvid_info {
     char spiffe_id[CC_SPIFFEID_MAX + 1];
     char trust_domain[CC_SPIFFEID_TRUST_DOMAIN_MAX + 1];
     char kid[CC_JWTSVID_KID_MAX + 1];
-    char alg[8];              /* e.g. "ES256" */
-    int64_t exp;              /* Unix seconds */
-    size_t matched_audience;  /* index into the configured audiences */
+    char alg[8];             /* e.g. "ES256" */
+    int64_t exp;             /* Unix seconds */
+    size_t matched_audience; /* index into the configured audiences */
 } cc_jwtsvid_info;
 
 /* Verifies token (NUL-terminated) against bundles at time now (Unix seconds),

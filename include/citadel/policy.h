@@ -54,8 +54,8 @@ typedef struct cc_policy_rule {
     int64_t max_ttl_seconds; /* > 0 and <= the config's max_ttl_seconds */
     cc_policy_permission publish;
     cc_policy_permission subscribe;
-    bool has_response;      /* "response" was given: allow replies to requests */
-    int64_t response_max;   /* max reply messages per request; 0 = server default (1) */
+    bool has_response;       /* "response" was given: allow replies to requests */
+    int64_t response_max;    /* max reply messages per request; 0 = server default (1) */
     int64_t response_ttl_ms; /* reply window in milliseconds; 0 = server default (2 min) */
     char **connection_types; /* NATS names, such as "STANDARD"; empty = no restriction */
     size_t connection_type_count;

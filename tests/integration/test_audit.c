@@ -84,8 +84,7 @@ static cc_audit *start_audit(natsConnection *nc, size_t queue_size)
 
 static json_t *event(const char *id, const char *decision)
 {
-    return json_pack("{s:s, s:s, s:s}", "decision_id", id, "decision", decision, "reason",
-                     "test");
+    return json_pack("{s:s, s:s, s:s}", "decision_id", id, "decision", decision, "reason", "test");
 }
 
 static void submit(cc_audit *audit, const char *id, const char *decision)
@@ -120,8 +119,7 @@ static void expect_message(natsConnection *nc, uint64_t seq, const char *subject
     cr_expect_eq(natsMsgHeader_Get(msg, "Nats-Msg-Id", &msg_id), NATS_OK);
     cr_expect_str_eq(msg_id, id);
 
-    json_t *payload = json_loadb(natsMsg_GetData(msg), (size_t)natsMsg_GetDataLength(msg), 0,
-                                 NULL);
+    json_t *payload = json_loadb(natsMsg_GetData(msg), (size_t)natsMsg_GetDataLength(msg), 0, NULL);
     cr_expect_not_null(payload);
     cr_expect_str_eq(json_string_value(json_object_get(payload, "decision_id")), id);
     json_decref(payload);

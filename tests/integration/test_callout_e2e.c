@@ -302,21 +302,41 @@ static void start_service(void)
     free(log);
 }
 
+/* Stops the service with SIGTERM, which must drain and exit 0. The service's
+ * log is copied to stderr when it holds a sanitizer report, so that
+ * scripts/run-suite.sh fails the run: the report is written to the service's
+ * own stderr, which nothing else reads. */
 static void stop_service(void)
 {
     if (T.service_pid <= 0)
         return;
+
+    int status = 0;
+    bool exited = false;
     kill(T.service_pid, SIGTERM);
-    for (int waited = 0; waited < 5000; waited += 50) {
-        if (waitpid(T.service_pid, NULL, WNOHANG) == T.service_pid) {
-            T.service_pid = 0;
-            return;
-        }
-        sleep_ms(50);
+    for (int waited = 0; waited < 5000 && !exited; waited += 50) {
+        exited = waitpid(T.service_pid, &status, WNOHANG) == T.service_pid;
+        if (!exited)
+            sleep_ms(50);
     }
-    kill(T.service_pid, SIGKILL);
-    waitpid(T.service_pid, NULL, 0);
+    if (!exited) {
+        kill(T.service_pid, SIGKILL);
+        waitpid(T.service_pid, &status, 0);
+    }
     T.service_pid = 0;
+
+    char *log = path_in_dir("service.log");
+    bool sanitizer_report = file_contains(log, "ERROR: LeakSanitizer") ||
+                            file_contains(log, "ERROR: AddressSanitizer") ||
+                            file_contains(log, "runtime error:");
+    if (sanitizer_report)
+        print_file(log);
+    free(log);
+
+    cr_expect(exited, "citadel-callout did not exit within 5 s of SIGTERM");
+    cr_expect(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+              "citadel-callout exited with status 0x%x after SIGTERM, expected 0", status);
+    cr_expect(!sanitizer_report, "citadel-callout's log holds a sanitizer report");
 }
 
 /* ---- fixture ------------------------------------------------------------- */

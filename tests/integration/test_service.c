@@ -10,6 +10,8 @@
 #include <criterion/criterion.h>
 
 #include <fcntl.h>
+#include <pthread.h>
+#include <stdint.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -120,20 +122,21 @@ static void fixture_start(fixture *f)
     f->server = cc_test_nats_server_new(&err);
     cr_assert_not_null(f->server, "%s", err.message);
     char *body = NULL;
-    cr_assert_gt(asprintf(&body,
-                          "jetstream { store_dir: \"%s/js\" }\n"
-                          "accounts {\n"
-                          "  AUTH { jetstream: enabled, users: [ {user: auth, password: \"%s\"} ] }\n"
-                          "  APP {}\n"
-                          "  SYS {}\n"
-                          "}\n"
-                          "system_account: SYS\n"
-                          "authorization {\n"
-                          "  timeout: 2\n"
-                          "  auth_callout { issuer: \"%s\", auth_users: [ auth ], account: AUTH }\n"
-                          "}\n",
-                          cc_test_nats_server_dir(f->server), AUTH_PASSWORD, issuer_public),
-                 0);
+    cr_assert_gt(
+        asprintf(&body,
+                 "jetstream { store_dir: \"%s/js\" }\n"
+                 "accounts {\n"
+                 "  AUTH { jetstream: enabled, users: [ {user: auth, password: \"%s\"} ] }\n"
+                 "  APP {}\n"
+                 "  SYS {}\n"
+                 "}\n"
+                 "system_account: SYS\n"
+                 "authorization {\n"
+                 "  timeout: 2\n"
+                 "  auth_callout { issuer: \"%s\", auth_users: [ auth ], account: AUTH }\n"
+                 "}\n",
+                 cc_test_nats_server_dir(f->server), AUTH_PASSWORD, issuer_public),
+        0);
     cr_assert_eq(cc_test_nats_server_start(f->server, body, &err), CC_OK, "%s", err.message);
     f->server_body = body;
 
@@ -339,8 +342,7 @@ Test(service, binary_denies_reloads_and_stops)
 
     char *policies = NULL;
     cr_assert_gt(asprintf(&policies, "%s/policies", f.service_dir), 0);
-    write_file(policies, "zz-bad.json", "{\"rules\": [{\"name\": \"typo\", \"acount\": 1}]}",
-               0644);
+    write_file(policies, "zz-bad.json", "{\"rules\": [{\"name\": \"typo\", \"acount\": 1}]}", 0644);
     cr_assert_eq(kill(pid, SIGHUP), 0);
     cr_expect(wait_file_contains(log_path, "\"event\":\"reload_failed\"", 5000),
               "a bad policy file is reported");
@@ -382,8 +384,8 @@ Test(service, reconnects_after_server_restart)
     cr_assert_eq(cc_test_nats_server_take_down(f.server, &err), CC_OK, "%s", err.message);
     cr_expect(wait_file_contains(log_path, "\"event\":\"disconnected\"", 5000));
     pid_t restarted = 0;
-    cr_assert_eq(cc_test_nats_server_bring_back(f.server, f.server_body, &restarted, &err),
-                 CC_OK, "%s", err.message);
+    cr_assert_eq(cc_test_nats_server_bring_back(f.server, f.server_body, &restarted, &err), CC_OK,
+                 "%s", err.message);
     cr_assert(wait_file_contains(log_path, "\"event\":\"reconnected\"", 15000),
               "service did not reconnect; see %s", log_path);
 
@@ -424,8 +426,8 @@ Test(service, starts_before_server_is_up)
     cr_expect(file_contains(log_path, "\"event\":\"connect_pending\""));
 
     pid_t restarted = 0;
-    cr_assert_eq(cc_test_nats_server_bring_back(f.server, f.server_body, &restarted, &err),
-                 CC_OK, "%s", err.message);
+    cr_assert_eq(cc_test_nats_server_bring_back(f.server, f.server_body, &restarted, &err), CC_OK,
+                 "%s", err.message);
     cr_assert(wait_file_contains(log_path, "\"event\":\"connected\"", 15000),
               "service did not connect; see %s", log_path);
     sleep_ms(300);
@@ -438,6 +440,63 @@ Test(service, starts_before_server_is_up)
 
     cc_test_nats_stop_pid(restarted);
     free(log_path);
+    fixture_stop(&f);
+    nats_CloseAndWait(5000);
+}
+
+#define PARALLEL_CLIENTS 16
+
+static void *connect_in_thread(void *arg)
+{
+    const fixture *f = arg;
+    return (void *)(intptr_t)connect_plain_client(f);
+}
+
+Test(service, parallel_clients_each_audited_once)
+{
+    fixture f = {0};
+    fixture_start(&f);
+
+    cc_config *config = NULL;
+    cc_err err = {0};
+    cr_assert_eq(cc_config_load(f.config_path, &config, &err), CC_OK, "%s", err.message);
+    cc_service *service = NULL;
+    cr_assert_eq(cc_service_start(config, &service, &err), CC_OK, "%s", err.message);
+
+    pthread_t threads[PARALLEL_CLIENTS];
+    for (int i = 0; i < PARALLEL_CLIENTS; i++)
+        cr_assert_eq(pthread_create(&threads[i], NULL, connect_in_thread, &f), 0);
+    for (int i = 0; i < PARALLEL_CLIENTS; i++) {
+        void *result = NULL;
+        pthread_join(threads[i], &result);
+        cr_expect_eq((natsStatus)(intptr_t)result, NATS_CONNECTION_AUTH_FAILED, "client %d", i);
+    }
+
+    cr_expect_eq(cc_service_stop(service), CC_OK, "every audit event was sent");
+    expect_deny_events(&f, PARALLEL_CLIENTS);
+
+    fixture_stop(&f);
+    nats_CloseAndWait(5000);
+}
+
+Test(service, stops_while_never_connected)
+{
+    fixture f = {0};
+    fixture_start(&f);
+    cc_err err = {0};
+    cr_assert_eq(cc_test_nats_server_take_down(f.server, &err), CC_OK, "%s", err.message);
+
+    cc_config *config = NULL;
+    cr_assert_eq(cc_config_load(f.config_path, &config, &err), CC_OK, "%s", err.message);
+    cc_service *service = NULL;
+    cr_assert_eq(cc_service_start(config, &service, &err), CC_OK, "%s", err.message);
+
+    struct timespec start, end;
+    clock_gettime(CLOCK_MONOTONIC, &start);
+    cr_expect_eq(cc_service_stop(service), CC_OK, "no audit events were pending");
+    clock_gettime(CLOCK_MONOTONIC, &end);
+    cr_expect_lt(end.tv_sec - start.tv_sec, 8, "stop must not wait for a server");
+
     fixture_stop(&f);
     nats_CloseAndWait(5000);
 }

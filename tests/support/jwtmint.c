@@ -182,8 +182,7 @@ static const EVP_MD *alg_digest(const char *alg)
 }
 
 /* Converts a DER ECDSA signature into the JWS form R || S, each half wide. */
-static int ecdsa_der_to_raw(const unsigned char *der, size_t der_len, int half,
-                            unsigned char *raw)
+static int ecdsa_der_to_raw(const unsigned char *der, size_t der_len, int half, unsigned char *raw)
 {
     const unsigned char *cursor = der;
     ECDSA_SIG *sig = d2i_ECDSA_SIG(NULL, &cursor, (long)der_len);
@@ -219,10 +218,9 @@ char *cc_test_jws_sign(const char *header_json, const char *claims_json, const c
 
     if (ctx == NULL || EVP_DigestSignInit(ctx, &pctx, alg_digest(sign_alg), NULL, key) != 1)
         goto done;
-    if (sign_alg[0] == 'P' &&
-        (EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PSS_PADDING) != 1 ||
-         EVP_PKEY_CTX_set_rsa_mgf1_md(pctx, alg_digest(sign_alg)) != 1 ||
-         EVP_PKEY_CTX_set_rsa_pss_saltlen(pctx, RSA_PSS_SALTLEN_DIGEST) != 1))
+    if (sign_alg[0] == 'P' && (EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PSS_PADDING) != 1 ||
+                               EVP_PKEY_CTX_set_rsa_mgf1_md(pctx, alg_digest(sign_alg)) != 1 ||
+                               EVP_PKEY_CTX_set_rsa_pss_saltlen(pctx, RSA_PSS_SALTLEN_DIGEST) != 1))
         goto done;
     if (EVP_DigestSign(ctx, NULL, &sig_len, (unsigned char *)input, strlen(input)) != 1)
         goto done;

@@ -83,8 +83,8 @@ cc_status cc_test_nats_server_bring_back(const cc_test_nats_server *srv, const c
         return cc_err_set(err, CC_ERR_NOMEM, "out of memory writing the restart config");
 
     char *config_path = NULL;
-    cc_status status = cc_test_nats_server_write_file(srv, "restart.conf", config, &config_path,
-                                                      err);
+    cc_status status =
+        cc_test_nats_server_write_file(srv, "restart.conf", config, &config_path, err);
     free(config);
     if (status != CC_OK)
         return status;

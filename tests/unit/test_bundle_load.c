@@ -133,8 +133,7 @@ Test(bundle_pem, invalid_trust_domain_rejected)
     char *pem = two_pems(ca_a->cert, NULL);
     cc_bundle *bundle = NULL;
     cc_err err = {0};
-    cr_assert_eq(cc_bundle_parse_pem("A.example", pem, strlen(pem), &bundle, &err),
-                 CC_ERR_INVALID);
+    cr_assert_eq(cc_bundle_parse_pem("A.example", pem, strlen(pem), &bundle, &err), CC_ERR_INVALID);
     cr_assert(strstr(err.message, "\"A.example\"") != NULL, "%s", err.message);
     cr_assert_eq(cc_bundle_parse_pem("spiffe://a.example/path", pem, strlen(pem), &bundle, NULL),
                  CC_ERR_INVALID);
@@ -146,10 +145,10 @@ Test(bundle_pem, invalid_trust_domain_rejected)
 
 Test(bundle_spiffe, full_bundle)
 {
-    json_t *root = json_pack("{s:I, s:I, s:[o, o, o]}", "spiffe_sequence", (json_int_t)42,
-                             "spiffe_refresh_hint", (json_int_t)300, "keys",
-                             cc_test_jwk_x509(ca_a->cert), cc_test_jwk(ec_key, "ec", "jwt-svid"),
-                             cc_test_jwk(rsa_key, "rsa", "jwt-svid"));
+    json_t *root =
+        json_pack("{s:I, s:I, s:[o, o, o]}", "spiffe_sequence", (json_int_t)42,
+                  "spiffe_refresh_hint", (json_int_t)300, "keys", cc_test_jwk_x509(ca_a->cert),
+                  cc_test_jwk(ec_key, "ec", "jwt-svid"), cc_test_jwk(rsa_key, "rsa", "jwt-svid"));
     char *text = dump(root);
 
     cc_bundle *bundle = NULL;
@@ -205,9 +204,9 @@ Test(bundle_spiffe, counters_validated)
                  CC_ERR_INVALID);
     cr_assert_eq(parse_spiffe("{\"keys\":[],\"spiffe_refresh_hint\":1.5}", &bundle, NULL),
                  CC_ERR_INVALID);
-    cr_assert_eq(parse_spiffe("{\"keys\":[],\"spiffe_sequence\":9223372036854775807}", &bundle,
-                              NULL),
-                 CC_OK);
+    cr_assert_eq(
+        parse_spiffe("{\"keys\":[],\"spiffe_sequence\":9223372036854775807}", &bundle, NULL),
+        CC_OK);
     cr_assert_eq(cc_bundle_sequence(bundle), INT64_MAX);
     cc_bundle_free(bundle);
 }
@@ -267,9 +266,9 @@ Test(bundle_spiffe, x5c_bad_base64_rejected)
         const char *text;
         const char *message;
     } cases[] = {
-        {url, "not valid base64"}, {unpadded, "not valid base64"}, {stray, "not valid base64"},
-        {trailing, "not one DER certificate"}, {"", "not one DER certificate"},
-        {"AAAA", "not one DER certificate"},
+        {url, "not valid base64"},       {unpadded, "not valid base64"},
+        {stray, "not valid base64"},     {trailing, "not one DER certificate"},
+        {"", "not one DER certificate"}, {"AAAA", "not one DER certificate"},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         json_array_set_new(json_object_get(key, "x5c"), 0, json_string(cases[i].text));
@@ -455,12 +454,12 @@ Test(bundle_spiffe, use_not_string_rejected)
 
 Test(bundle_map, two_domains)
 {
-    json_t *a = json_pack("{s:I, s:I, s:[o]}", "spiffe_sequence", (json_int_t)3,
-                          "spiffe_refresh_hint", (json_int_t)60, "keys",
-                          cc_test_jwk_x509(ca_a->cert));
+    json_t *a =
+        json_pack("{s:I, s:I, s:[o]}", "spiffe_sequence", (json_int_t)3, "spiffe_refresh_hint",
+                  (json_int_t)60, "keys", cc_test_jwk_x509(ca_a->cert));
     json_t *b = json_pack("{s:[o]}", "keys", cc_test_jwk(ec_key, "b-1", "jwt-svid"));
-    char *text = dump(json_pack("{s:{s:o, s:o}}", "trust_domains", "a.example", a,
-                                "spiffe://b.example", b));
+    char *text =
+        dump(json_pack("{s:{s:o, s:o}}", "trust_domains", "a.example", a, "spiffe://b.example", b));
 
     cc_bundle_set *set = cc_bundle_set_new();
     cc_err err = {0};
@@ -538,8 +537,7 @@ Test(bundle_jwt_map, keys_without_use)
     char *text = jwt_map_text("a.example", ec_key, "k1");
     cc_bundle_set *set = cc_bundle_set_new();
     cc_err err = {0};
-    cr_assert_eq(cc_bundle_parse_jwt_map(text, strlen(text), set, &err), CC_OK, "%s",
-                 err.message);
+    cr_assert_eq(cc_bundle_parse_jwt_map(text, strlen(text), set, &err), CC_OK, "%s", err.message);
     const cc_bundle *bundle = cc_bundle_set_find(set, "a.example");
     cr_assert_not_null(bundle);
     cr_assert_eq(EVP_PKEY_eq(cc_bundle_find_jwt_authority(bundle, "k1"), ec_key), 1);
@@ -559,8 +557,8 @@ Test(bundle_jwt_map, invalid_values_rejected)
     const char *cases[] = {raw, not_string, not_json, "[]"};
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         cc_bundle_set *set = cc_bundle_set_new();
-        cr_assert_eq(cc_bundle_parse_jwt_map(cases[i], strlen(cases[i]), set, NULL),
-                     CC_ERR_INVALID, "case %zu", i);
+        cr_assert_eq(cc_bundle_parse_jwt_map(cases[i], strlen(cases[i]), set, NULL), CC_ERR_INVALID,
+                     "case %zu", i);
         cc_bundle_set_release(set);
     }
     free(jwks);
@@ -604,9 +602,9 @@ Test(bundle_detect, format_names)
 {
     cc_bundle_format format;
     for (int i = CC_BUNDLE_FORMAT_PEM; i <= CC_BUNDLE_FORMAT_JWT_MAP; i++) {
-        cr_assert_eq(cc_bundle_format_parse(cc_bundle_format_name((cc_bundle_format)i), &format,
-                                            NULL),
-                     CC_OK);
+        cr_assert_eq(
+            cc_bundle_format_parse(cc_bundle_format_name((cc_bundle_format)i), &format, NULL),
+            CC_OK);
         cr_assert_eq((int)format, i);
     }
     cr_assert_eq(cc_bundle_format_parse("jwks", &format, NULL), CC_ERR_INVALID);
@@ -655,8 +653,7 @@ Test(bundle_sources, pem_and_spiffe)
     cc_err err = {0};
     cr_assert_eq(cc_bundle_sources_load(sources, 2, &set, &err), CC_OK, "%s", err.message);
     cr_assert_eq(cc_bundle_set_count(set), 2);
-    cr_assert_eq(sk_X509_num(cc_bundle_x509_authorities(cc_bundle_set_find(set, "a.example"))),
-                 1);
+    cr_assert_eq(sk_X509_num(cc_bundle_x509_authorities(cc_bundle_set_find(set, "a.example"))), 1);
     cr_assert_not_null(cc_bundle_find_jwt_authority(cc_bundle_set_find(set, "b.example"), "b-1"));
     cc_bundle_set_release(set);
 

@@ -259,7 +259,7 @@ Test(bundle_watch, slow_writer_never_half_used)
     cr_assert_eq(cc_test_write_file(pem_path, pem_three, strlen(pem_three)), 0);
     cc_bundle_source source = {
         .kind = CC_BUNDLE_SOURCE_PEM, .path = pem_path, .trust_domain = "a.example"};
-    cc_bundle_watch_options options = {.poll_ms = 10, .settle_ms = 100};
+    cc_bundle_watch_options options = {.poll_ms = 10, .settle_ms = 300};
     cc_bundle_watcher *watcher = NULL;
     cr_assert_eq(cc_bundle_watcher_start(&source, 1, &options, &watcher, NULL), CC_OK);
 
@@ -269,11 +269,10 @@ Test(bundle_watch, slow_writer_never_half_used)
     pthread_join(thread, NULL);
 
     cr_assert(wait_generation(watcher, 2));
-    sleep_ms(200); /* no second publish follows */
+    sleep_ms(400); /* no second publish follows */
     cr_assert_eq(cc_bundle_watcher_generation(watcher), 2);
     cc_bundle_set *set = cc_bundle_watcher_get(watcher);
-    cr_assert_eq(sk_X509_num(cc_bundle_x509_authorities(cc_bundle_set_find(set, "a.example"))),
-                 2);
+    cr_assert_eq(sk_X509_num(cc_bundle_x509_authorities(cc_bundle_set_find(set, "a.example"))), 2);
     cc_bundle_set_release(set);
 
     cc_bundle_watcher_stop(watcher);

@@ -209,8 +209,8 @@ Test(cli_svid, other_domain_bundle_rejected)
 Test(cli_svid, wrong_ca_rejected)
 {
     run_result r;
-    run((const char *[]){"svid", "verify", "--bundle", other_ca_path, "--trust-domain",
-                         "a.example", chain_path, NULL},
+    run((const char *[]){"svid", "verify", "--bundle", other_ca_path, "--trust-domain", "a.example",
+                         chain_path, NULL},
         NULL, &r);
     cr_assert_eq(r.exit_code, 1, "stderr: %s", r.err);
 }
@@ -319,8 +319,8 @@ Test(cli_jwtsvid, single_bundle_bound_to_subject)
     cr_assert_eq(r.exit_code, 0, "stderr: %s", r.err);
     cr_assert(strstr(r.err, "bound to \"a.example\"") != NULL, "%s", r.err);
 
-    run((const char *[]){"jwtsvid", "verify", "--bundle", jwks_path, "--trust-domain",
-                         "b.example", "--audience", "nats", token, NULL},
+    run((const char *[]){"jwtsvid", "verify", "--bundle", jwks_path, "--trust-domain", "b.example",
+                         "--audience", "nats", token, NULL},
         NULL, &r);
     cr_assert_eq(r.exit_code, 1, "bundle bound to another domain");
     free(token);

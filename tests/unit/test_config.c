@@ -58,9 +58,9 @@ static void fixture_cleanup(fixture *f)
 }
 
 #define MINIMAL_NATS "\"nats\": {\"servers\": [\"nats://127.0.0.1:4222\"]}"
-#define MINIMAL_REST                                                                          \
-    "\"issuer_seed_file\": \"issuer.seed\", \"default_account\": \"APP\", "                     \
-    "\"policy_dir\": \"policies\", "                                                          \
+#define MINIMAL_REST                                                                               \
+    "\"issuer_seed_file\": \"issuer.seed\", \"default_account\": \"APP\", "                        \
+    "\"policy_dir\": \"policies\", "                                                               \
     "\"trust_domains\": [{\"name\": \"citadel.mesh\", \"bundle_pem\": \"bundle.pem\"}]"
 #define MINIMAL "{" MINIMAL_NATS ", " MINIMAL_REST "}"
 

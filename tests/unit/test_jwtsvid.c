@@ -73,12 +73,13 @@ static cc_status verify_raw(const char *header, const char *claims, const char *
     return status;
 }
 
-#define VALID_CLAIMS "{\"sub\":\"spiffe://a.example/workload\",\"aud\":\"nats-callout\",\"exp\":1800000300}"
+#define VALID_CLAIMS                                                                               \
+    "{\"sub\":\"spiffe://a.example/workload\",\"aud\":\"nats-callout\",\"exp\":1800000300}"
 
 static void assert_valid(const char *alg, const char *kid, EVP_PKEY *key)
 {
-    char *token = cc_test_jwtsvid(key, alg, kid, "spiffe://a.example/workload", "nats-callout",
-                                  NOW + 300);
+    char *token =
+        cc_test_jwtsvid(key, alg, kid, "spiffe://a.example/workload", "nats-callout", NOW + 300);
     cr_assert_not_null(token);
 
     cc_jwtsvid_info info;
@@ -93,15 +94,42 @@ static void assert_valid(const char *alg, const char *kid, EVP_PKEY *key)
     free(token);
 }
 
-Test(jwtsvid, rs256_valid) { assert_valid("RS256", "rsa-1", rsa_key); }
-Test(jwtsvid, rs384_valid) { assert_valid("RS384", "rsa-1", rsa_key); }
-Test(jwtsvid, rs512_valid) { assert_valid("RS512", "rsa-1", rsa_key); }
-Test(jwtsvid, ps256_valid) { assert_valid("PS256", "rsa-1", rsa_key); }
-Test(jwtsvid, ps384_valid) { assert_valid("PS384", "rsa-1", rsa_key); }
-Test(jwtsvid, ps512_valid) { assert_valid("PS512", "rsa-1", rsa_key); }
-Test(jwtsvid, es256_valid) { assert_valid("ES256", "ec-256", p256_key); }
-Test(jwtsvid, es384_valid) { assert_valid("ES384", "ec-384", p384_key); }
-Test(jwtsvid, es512_valid) { assert_valid("ES512", "ec-521", p521_key); }
+Test(jwtsvid, rs256_valid)
+{
+    assert_valid("RS256", "rsa-1", rsa_key);
+}
+Test(jwtsvid, rs384_valid)
+{
+    assert_valid("RS384", "rsa-1", rsa_key);
+}
+Test(jwtsvid, rs512_valid)
+{
+    assert_valid("RS512", "rsa-1", rsa_key);
+}
+Test(jwtsvid, ps256_valid)
+{
+    assert_valid("PS256", "rsa-1", rsa_key);
+}
+Test(jwtsvid, ps384_valid)
+{
+    assert_valid("PS384", "rsa-1", rsa_key);
+}
+Test(jwtsvid, ps512_valid)
+{
+    assert_valid("PS512", "rsa-1", rsa_key);
+}
+Test(jwtsvid, es256_valid)
+{
+    assert_valid("ES256", "ec-256", p256_key);
+}
+Test(jwtsvid, es384_valid)
+{
+    assert_valid("ES384", "ec-384", p384_key);
+}
+Test(jwtsvid, es512_valid)
+{
+    assert_valid("ES512", "ec-521", p521_key);
+}
 
 Test(jwtsvid, typ_jose_accepted)
 {
@@ -114,9 +142,9 @@ Test(jwtsvid, typ_jose_accepted)
 Test(jwtsvid, typ_absent_accepted)
 {
     cc_err err = {0};
-    cr_assert_eq(verify_raw("{\"alg\":\"ES256\",\"kid\":\"ec-256\"}", VALID_CLAIMS, "ES256",
-                            p256_key, &err),
-                 CC_OK, "%s", err.message);
+    cr_assert_eq(
+        verify_raw("{\"alg\":\"ES256\",\"kid\":\"ec-256\"}", VALID_CLAIMS, "ES256", p256_key, &err),
+        CC_OK, "%s", err.message);
 }
 
 Test(jwtsvid, typ_lowercase_rejected)
@@ -131,18 +159,18 @@ Test(jwtsvid, typ_lowercase_rejected)
 Test(jwtsvid, alg_none_rejected)
 {
     cc_err err = {0};
-    cr_assert_eq(verify_raw("{\"alg\":\"none\",\"kid\":\"rsa-1\"}", VALID_CLAIMS, "none", NULL,
-                            &err),
-                 CC_ERR_INVALID);
+    cr_assert_eq(
+        verify_raw("{\"alg\":\"none\",\"kid\":\"rsa-1\"}", VALID_CLAIMS, "none", NULL, &err),
+        CC_ERR_INVALID);
     cr_assert(strstr(err.message, "\"none\" is not allowed") != NULL, "%s", err.message);
 }
 
 Test(jwtsvid, alg_none_uppercase_rejected)
 {
     cc_err err = {0};
-    cr_assert_eq(verify_raw("{\"alg\":\"NONE\",\"kid\":\"rsa-1\"}", VALID_CLAIMS, "none", NULL,
-                            &err),
-                 CC_ERR_INVALID);
+    cr_assert_eq(
+        verify_raw("{\"alg\":\"NONE\",\"kid\":\"rsa-1\"}", VALID_CLAIMS, "none", NULL, &err),
+        CC_ERR_INVALID);
 }
 
 Test(jwtsvid, hs256_with_public_key_secret)
@@ -165,17 +193,17 @@ Test(jwtsvid, hs256_with_public_key_secret)
 Test(jwtsvid, unknown_alg_rejected)
 {
     cc_err err = {0};
-    cr_assert_eq(verify_raw("{\"alg\":\"EdDSA\",\"kid\":\"ec-256\"}", VALID_CLAIMS, "ES256",
-                            p256_key, &err),
-                 CC_ERR_INVALID);
+    cr_assert_eq(
+        verify_raw("{\"alg\":\"EdDSA\",\"kid\":\"ec-256\"}", VALID_CLAIMS, "ES256", p256_key, &err),
+        CC_ERR_INVALID);
 }
 
 Test(jwtsvid, unknown_kid_rejected)
 {
     cc_err err = {0};
-    cr_assert_eq(verify_raw("{\"alg\":\"ES256\",\"kid\":\"ec-999\"}", VALID_CLAIMS, "ES256",
-                            p256_key, &err),
-                 CC_ERR_NOT_FOUND);
+    cr_assert_eq(
+        verify_raw("{\"alg\":\"ES256\",\"kid\":\"ec-999\"}", VALID_CLAIMS, "ES256", p256_key, &err),
+        CC_ERR_NOT_FOUND);
     cr_assert(strstr(err.message, "\"ec-999\"") != NULL, "%s", err.message);
 }
 
@@ -190,16 +218,15 @@ Test(jwtsvid, kid_absent_rejected)
 Test(jwtsvid, kid_empty_rejected)
 {
     cc_err err = {0};
-    cr_assert_eq(verify_raw("{\"alg\":\"ES256\",\"kid\":\"\"}", VALID_CLAIMS, "ES256", p256_key,
-                            &err),
-                 CC_ERR_INVALID);
+    cr_assert_eq(
+        verify_raw("{\"alg\":\"ES256\",\"kid\":\"\"}", VALID_CLAIMS, "ES256", p256_key, &err),
+        CC_ERR_INVALID);
 }
 
 Test(jwtsvid, kid_not_string_rejected)
 {
     cc_err err = {0};
-    cr_assert_eq(verify_raw("{\"alg\":\"ES256\",\"kid\":7}", VALID_CLAIMS, "ES256", p256_key,
-                            &err),
+    cr_assert_eq(verify_raw("{\"alg\":\"ES256\",\"kid\":7}", VALID_CLAIMS, "ES256", p256_key, &err),
                  CC_ERR_INVALID);
 }
 
@@ -239,17 +266,21 @@ Test(jwtsvid, domain_without_bundle_rejected)
 Test(jwtsvid, invalid_sub_rejected)
 {
     static const char *const subs[] = {
-        "\"spiffe://A.example/w\"", "\"spiffe://a.example/w/\"", "\"https://a.example/w\"",
-        "\"spiffe://a.example//w\"", "\"\"", "7",
+        "\"spiffe://A.example/w\"",
+        "\"spiffe://a.example/w/\"",
+        "\"https://a.example/w\"",
+        "\"spiffe://a.example//w\"",
+        "\"\"",
+        "7",
     };
     for (size_t i = 0; i < sizeof(subs) / sizeof(subs[0]); i++) {
         char claims[256];
         snprintf(claims, sizeof(claims), "{\"sub\":%s,\"aud\":\"nats-callout\",\"exp\":1800000300}",
                  subs[i]);
         cc_err err = {0};
-        cr_assert_eq(verify_raw("{\"alg\":\"ES256\",\"kid\":\"ec-256\"}", claims, "ES256",
-                                p256_key, &err),
-                     CC_ERR_INVALID, "sub %s", subs[i]);
+        cr_assert_eq(
+            verify_raw("{\"alg\":\"ES256\",\"kid\":\"ec-256\"}", claims, "ES256", p256_key, &err),
+            CC_ERR_INVALID, "sub %s", subs[i]);
     }
 }
 
@@ -343,13 +374,11 @@ Test(jwtsvid, empty_audience_config_rejected)
     cc_err err = {0};
     cr_assert_eq(cc_jwtsvid_verify(token, bundles, audiences, 0, NOW, 30, NULL, &err),
                  CC_ERR_INVALID);
-    cr_assert(strstr(err.message, "no JWT-SVID audience is configured") != NULL, "%s",
-              err.message);
+    cr_assert(strstr(err.message, "no JWT-SVID audience is configured") != NULL, "%s", err.message);
     cr_assert_eq(cc_jwtsvid_verify(token, bundles, NULL, 0, NOW, 30, NULL, NULL), CC_ERR_INVALID);
 
     static const char *const blank[] = {""};
-    cr_assert_eq(cc_jwtsvid_verify(token, bundles, blank, 1, NOW, 30, NULL, NULL),
-                 CC_ERR_INVALID);
+    cr_assert_eq(cc_jwtsvid_verify(token, bundles, blank, 1, NOW, 30, NULL, NULL), CC_ERR_INVALID);
     free(token);
 }
 
@@ -453,39 +482,39 @@ Test(jwtsvid, es256_header_rsa_key)
 {
     /* The header claims ES256 but kid names the RSA key. */
     cc_err err = {0};
-    cr_assert_eq(verify_raw("{\"alg\":\"ES256\",\"kid\":\"rsa-1\"}", VALID_CLAIMS, "RS256",
-                            rsa_key, &err),
-                 CC_ERR_CRYPTO);
+    cr_assert_eq(
+        verify_raw("{\"alg\":\"ES256\",\"kid\":\"rsa-1\"}", VALID_CLAIMS, "RS256", rsa_key, &err),
+        CC_ERR_CRYPTO);
     cr_assert(strstr(err.message, "needs an EC key") != NULL, "%s", err.message);
 }
 
 Test(jwtsvid, rs256_header_ec_key)
 {
     cc_err err = {0};
-    cr_assert_eq(verify_raw("{\"alg\":\"RS256\",\"kid\":\"ec-256\"}", VALID_CLAIMS, "ES256",
-                            p256_key, &err),
-                 CC_ERR_CRYPTO);
+    cr_assert_eq(
+        verify_raw("{\"alg\":\"RS256\",\"kid\":\"ec-256\"}", VALID_CLAIMS, "ES256", p256_key, &err),
+        CC_ERR_CRYPTO);
     cr_assert(strstr(err.message, "needs an RSA key") != NULL, "%s", err.message);
 }
 
 Test(jwtsvid, es384_header_p256_key)
 {
     cc_err err = {0};
-    cr_assert_eq(verify_raw("{\"alg\":\"ES384\",\"kid\":\"ec-256\"}", VALID_CLAIMS, "ES256",
-                            p256_key, &err),
-                 CC_ERR_CRYPTO);
+    cr_assert_eq(
+        verify_raw("{\"alg\":\"ES384\",\"kid\":\"ec-256\"}", VALID_CLAIMS, "ES256", p256_key, &err),
+        CC_ERR_CRYPTO);
 }
 
 Test(jwtsvid, ps256_signed_as_rs256)
 {
     /* A PSS signature under an RS256 header must not verify, and the reverse. */
     cc_err err = {0};
-    cr_assert_eq(verify_raw("{\"alg\":\"RS256\",\"kid\":\"rsa-1\"}", VALID_CLAIMS, "PS256",
-                            rsa_key, &err),
-                 CC_ERR_CRYPTO);
-    cr_assert_eq(verify_raw("{\"alg\":\"PS256\",\"kid\":\"rsa-1\"}", VALID_CLAIMS, "RS256",
-                            rsa_key, &err),
-                 CC_ERR_CRYPTO);
+    cr_assert_eq(
+        verify_raw("{\"alg\":\"RS256\",\"kid\":\"rsa-1\"}", VALID_CLAIMS, "PS256", rsa_key, &err),
+        CC_ERR_CRYPTO);
+    cr_assert_eq(
+        verify_raw("{\"alg\":\"PS256\",\"kid\":\"rsa-1\"}", VALID_CLAIMS, "RS256", rsa_key, &err),
+        CC_ERR_CRYPTO);
 }
 
 Test(jwtsvid, jku_header_rejected)
@@ -508,8 +537,8 @@ Test(jwtsvid, crit_header_rejected)
 Test(jwtsvid, duplicate_header_member_rejected)
 {
     cc_err err = {0};
-    cr_assert_eq(verify_raw("{\"alg\":\"ES256\",\"kid\":\"ec-256\",\"alg\":\"none\"}",
-                            VALID_CLAIMS, "ES256", p256_key, &err),
+    cr_assert_eq(verify_raw("{\"alg\":\"ES256\",\"kid\":\"ec-256\",\"alg\":\"none\"}", VALID_CLAIMS,
+                            "ES256", p256_key, &err),
                  CC_ERR_INVALID);
 }
 
@@ -541,9 +570,9 @@ Test(jwtsvid, signature_of_other_key_rejected)
 {
     /* Signed by b.example's key, but the header names a.example's kid. */
     cc_err err = {0};
-    cr_assert_eq(verify_raw("{\"alg\":\"ES256\",\"kid\":\"ec-256\"}", VALID_CLAIMS, "ES256",
-                            b_key, &err),
-                 CC_ERR_CRYPTO);
+    cr_assert_eq(
+        verify_raw("{\"alg\":\"ES256\",\"kid\":\"ec-256\"}", VALID_CLAIMS, "ES256", b_key, &err),
+        CC_ERR_CRYPTO);
 }
 
 Test(jwtsvid, changed_claims_rejected)
@@ -613,11 +642,10 @@ Test(jwtsvid, malformed_tokens_rejected)
 Test(jwtsvid, header_not_object_rejected)
 {
     cc_err err = {0};
-    cr_assert_eq(verify_raw("[\"ES256\"]", VALID_CLAIMS, "ES256", p256_key, &err),
-                 CC_ERR_INVALID);
-    cr_assert_eq(verify_raw("{\"alg\":\"ES256\",\"kid\":\"ec-256\"}", "\"claims\"", "ES256",
-                            p256_key, &err),
-                 CC_ERR_INVALID);
+    cr_assert_eq(verify_raw("[\"ES256\"]", VALID_CLAIMS, "ES256", p256_key, &err), CC_ERR_INVALID);
+    cr_assert_eq(
+        verify_raw("{\"alg\":\"ES256\",\"kid\":\"ec-256\"}", "\"claims\"", "ES256", p256_key, &err),
+        CC_ERR_INVALID);
 }
 
 Test(jwtsvid, oversized_token_rejected)
@@ -685,8 +713,10 @@ Test(jwtsvid, keys_from_jwks_verify)
     struct {
         const char *alg, *kid;
         EVP_PKEY *key;
-    } cases[] = {{"RS256", "r", rsa_key},     {"PS512", "r", rsa_key},
-                 {"ES256", "e256", p256_key}, {"ES384", "e384", p384_key},
+    } cases[] = {{"RS256", "r", rsa_key},
+                 {"PS512", "r", rsa_key},
+                 {"ES256", "e256", p256_key},
+                 {"ES384", "e384", p384_key},
                  {"ES512", "e521", p521_key}};
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         char *token = cc_test_jwtsvid(cases[i].key, cases[i].alg, cases[i].kid,

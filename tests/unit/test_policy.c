@@ -238,8 +238,8 @@ Test(policy, rejections_name_file_rule_key)
                      c->rule_json);
         cr_expect_not_null(strstr(err.message, "rules.json"), "case %zu: no file in \"%s\"", i,
                            err.message);
-        cr_expect_not_null(strstr(err.message, c->expected),
-                           "case %zu: \"%s\" not in \"%s\"", i, c->expected, err.message);
+        cr_expect_not_null(strstr(err.message, c->expected), "case %zu: \"%s\" not in \"%s\"", i,
+                           c->expected, err.message);
     }
 }
 
@@ -291,8 +291,7 @@ Test(policy, one_bad_file_fails_whole_load)
 
 Test(policy, subject_check_cases)
 {
-    const char *valid[] = {"a", "a.b", "a.*.c", "a.>", ">", "*", "_INBOX.>", "$JS.API.>",
-                           "a.b>c"};
+    const char *valid[] = {"a", "a.b", "a.*.c", "a.>", ">", "*", "_INBOX.>", "$JS.API.>", "a.b>c"};
     for (size_t i = 0; i < sizeof(valid) / sizeof(valid[0]); i++)
         cr_expect_eq(cc_policy_subject_check(valid[i], false, NULL), CC_OK, "%s", valid[i]);
 
