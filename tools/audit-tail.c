@@ -164,18 +164,23 @@ static const char *field(json_t *event, const char *key, const char *subkey)
 }
 
 /* Prints a decision event as "allow [name] spiffe://... rule R, account A"
- * or "deny  [name] spiffe://... code: reason". */
+ * or "deny  [name] spiffe://... code: reason". A deny before the SVID was
+ * verified has no SPIFFE ID, shown as "(no verified ID)". */
 static void print_summary(json_t *event)
 {
     const char *decision = field(event, "decision", NULL);
+    const char *spiffe_id = field(event, "spiffe_id", NULL);
     char name[80];
+
+    if (strcmp(spiffe_id, "-") == 0)
+        spiffe_id = "(no verified ID)";
 
     snprintf(name, sizeof(name), "[%s]", field(event, "client", "name"));
     if (strcmp(decision, "allow") == 0)
-        printf("allow  %-11s %-40s rule %s, account %s\n", name, field(event, "spiffe_id", NULL),
+        printf("allow  %-11s %-40s rule %s, account %s\n", name, spiffe_id,
                field(event, "rule", NULL), field(event, "account", NULL));
     else
-        printf("%-6s %-11s %-40s %s: %s\n", decision, name, field(event, "spiffe_id", NULL),
+        printf("%-6s %-11s %-40s %s: %s\n", decision, name, spiffe_id,
                field(event, "code", NULL), field(event, "reason", NULL));
 }
 
