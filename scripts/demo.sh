@@ -21,7 +21,17 @@ POLICY_DIR=$ROOT/policies
 STREAM=CITADEL_AUDIT
 WAIT_SECONDS=15
 
+# Processes to stop on exit, with a name and the signal that stops them.
 PIDS=()
+NAMES=()
+SIGNALS=()
+
+# started NAME PID [SIGNAL]: registers a background process for cleanup.
+started() {
+    PIDS+=("$2")
+    NAMES+=("$1")
+    SIGNALS+=("${3:-TERM}")
+}
 
 heading() { printf '\n== %s\n' "$*"; }
 step() { printf -- '-- %s\n' "$*"; }
@@ -63,7 +73,7 @@ stop_all() {
     local i
     for ((i = ${#PIDS[@]} - 1; i >= 0; i--)); do
         kill -0 "${PIDS[i]}" 2>/dev/null || continue
-        stop_process "pid ${PIDS[i]}" "${PIDS[i]}" >&2 || true
+        stop_process "${NAMES[i]}" "${PIDS[i]}" "${SIGNALS[i]}" >&2 || true
     done
     if [ "$status" -ne 0 ]; then
         echo "demo: failed (exit status $status); logs and configs are in $RUN" >&2
@@ -166,7 +176,7 @@ chmod 0600 "$RUN/nats/nats-server.conf"
 
 nats-server -c "$RUN/nats/nats-server.conf" >"$RUN/logs/nats-server.log" 2>&1 &
 NATS_PID=$!
-PIDS+=("$NATS_PID")
+started nats-server "$NATS_PID" INT
 wait_for "$RUN/nats/nats-server_$NATS_PID.ports" 'tls://' "the nats-server ports file" "$NATS_PID"
 URL=$(grep -o 'tls://127\.0\.0\.1:[0-9]*' "$RUN/nats/nats-server_$NATS_PID.ports" | head -n 1)
 [ -n "$URL" ] || fail "no tls:// URL in $RUN/nats/nats-server_$NATS_PID.ports"
@@ -199,7 +209,7 @@ cat >"$RUN/citadel-callout.json" <<EOF
 EOF
 "$BIN" serve --config "$RUN/citadel-callout.json" 2>"$RUN/logs/citadel-callout.log" &
 SERVICE_PID=$!
-PIDS+=("$SERVICE_PID")
+started citadel-callout "$SERVICE_PID"
 wait_for "$RUN/logs/citadel-callout.log" '"event":"subscribed"' "citadel-callout to subscribe" \
     "$SERVICE_PID"
 step "connected as user auth, serving \$SYS.REQ.USER.AUTH with the policies in $POLICY_DIR"
@@ -215,19 +225,29 @@ workload() {
         tee -a "$TRANSCRIPT"
 }
 
+# background_workload OUT NAME SVID ACTION...: starts the workload client in
+# the background with its output in OUT. BACKGROUND_PID is the client's own
+# process id, so that the cleanup trap stops the client itself.
+background_workload() {
+    local out=$1 name=$2 svid=$3
+    shift 3
+    "${W[@]}" --cert "$PKI/$svid.pem" --key "$PKI/$svid.key" --name "$name" "$@" >"$out" &
+    BACKGROUND_PID=$!
+    started "workload $name" "$BACKGROUND_PID"
+}
+
 heading "5. Workloads"
 step "digital twin subscribes to everything it may read and listens in the background"
-workload twin twin --sub 'telemetry.>' --sub 'hvac.>' --sub 'door.>' --wait 4000 \
-    >"$RUN/logs/twin.out" &
-PIDS+=("$!")
-wait_for "$RUN/logs/twin.out" 'sub door\.>:' "the twin's subscriptions" "$!"
+background_workload "$RUN/logs/twin.out" twin twin \
+    --sub 'telemetry.>' --sub 'hvac.>' --sub 'door.>' --wait 4000
+wait_for "$RUN/logs/twin.out" 'sub door\.>:' "the twin's subscriptions" "$BACKGROUND_PID"
 cat "$RUN/logs/twin.out"
 
 step "BACnet adapter answers setpoint requests in the background"
-workload bacnet bacnet --data 'setpoint applied' --reply 'hvac.*.setpoint' --wait 3500 \
-    >"$RUN/logs/bacnet-reply.out" &
-PIDS+=("$!")
-wait_for "$RUN/logs/bacnet-reply.out" 'reply hvac' "the BACnet adapter's subscription" "$!"
+background_workload "$RUN/logs/bacnet-reply.out" bacnet bacnet \
+    --data 'setpoint applied' --reply 'hvac.*.setpoint' --wait 3500
+wait_for "$RUN/logs/bacnet-reply.out" 'reply hvac' "the BACnet adapter's subscription" \
+    "$BACKGROUND_PID"
 cat "$RUN/logs/bacnet-reply.out"
 
 step "energy agent: zone setpoints allowed, server room and doors denied"
@@ -260,6 +280,7 @@ step "what the background workloads received"
 wait "${PIDS[@]:2}" 2>/dev/null || true
 sed -n '/sub door\.>:/,$p' "$RUN/logs/twin.out" | tail -n +2
 sed -n '/reply hvac/,$p' "$RUN/logs/bacnet-reply.out" | tail -n +2
+cat "$RUN/logs/twin.out" "$RUN/logs/bacnet-reply.out" >>"$TRANSCRIPT"
 
 heading "6. Audit events on stream $STREAM (account AUTH)"
 AUDIT=("$TOOLS/audit-tail" --url "$URL" --ca "$PKI/ca.pem" --cert "$PKI/callout.pem"
@@ -290,6 +311,8 @@ stop_process citadel-callout "$SERVICE_PID" || stopped_cleanly=false
 # both shut it down gracefully.
 stop_process nats-server "$NATS_PID" INT || stopped_cleanly=false
 PIDS=()
+NAMES=()
+SIGNALS=()
 step "logs and configs stay in $RUN"
 if [ "$stopped_cleanly" != true ]; then
     echo "demo: a server did not exit cleanly; see $RUN/logs" >&2
