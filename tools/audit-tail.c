@@ -1,7 +1,7 @@
 /* audit-tail: prints every message of the audit stream as one JSON line.
  *
  *   audit-tail --url URL --ca CA.pem [--cert CERT.pem --key KEY.pem]
- *              [--user USER --password-file FILE] [--stream NAME]
+ *              [--user USER --password-file FILE] [--stream NAME] [--summary]
  *
  * It reads the stream's first and last sequence from the stream info and then
  * fetches each message with a direct "get message" request, so it needs no
@@ -153,7 +153,8 @@ static natsStatus build_nats_options(const options *opts, const char *password, 
     return NATS_OK;
 }
 
-/* Returns the string at key (a dotted path of at most two levels), or "-". */
+/* Returns the string event[key] (or event[key][subkey] when subkey is set),
+ * or "-" when it is missing or not a string. */
 static const char *field(json_t *event, const char *key, const char *subkey)
 {
     json_t *value = json_object_get(event, key);
