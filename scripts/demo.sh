@@ -239,15 +239,17 @@ background_workload() {
 heading "5. Workloads"
 step "digital twin subscribes to everything it may read and listens in the background"
 background_workload "$RUN/logs/twin.out" twin twin \
-    --sub 'telemetry.>' --sub 'hvac.>' --sub 'door.>' --wait 4000
-wait_for "$RUN/logs/twin.out" 'sub door\.>:' "the twin's subscriptions" "$BACKGROUND_PID"
+    --sub 'telemetry.>' --sub 'hvac.>' --sub 'door.>' --wait 60000
+TWIN_PID=$BACKGROUND_PID
+wait_for "$RUN/logs/twin.out" 'sub door\.>:' "the twin's subscriptions" "$TWIN_PID"
 cat "$RUN/logs/twin.out"
 
 step "BACnet adapter answers setpoint requests in the background"
 background_workload "$RUN/logs/bacnet-reply.out" bacnet bacnet \
-    --data 'setpoint applied' --reply 'hvac.*.setpoint' --wait 3500
+    --data 'setpoint applied' --reply 'hvac.*.setpoint' --wait 60000
+REPLIER_PID=$BACKGROUND_PID
 wait_for "$RUN/logs/bacnet-reply.out" 'reply hvac' "the BACnet adapter's subscription" \
-    "$BACKGROUND_PID"
+    "$REPLIER_PID"
 cat "$RUN/logs/bacnet-reply.out"
 
 step "energy agent: zone setpoints allowed, server room and doors denied"
@@ -277,7 +279,9 @@ step "client without a certificate (nats-server requires one)"
 "${W[@]}" --name no-cert --pub hvac.zone1.setpoint | tee -a "$TRANSCRIPT"
 
 step "what the background workloads received"
-wait "${PIDS[@]:2}" 2>/dev/null || true
+# SIGTERM ends the clients' --wait; they then close their connections and exit.
+kill -TERM "$TWIN_PID" "$REPLIER_PID"
+wait "$TWIN_PID" "$REPLIER_PID"
 sed -n '/sub door\.>:/,$p' "$RUN/logs/twin.out" | tail -n +2
 sed -n '/reply hvac/,$p' "$RUN/logs/bacnet-reply.out" | tail -n +2
 cat "$RUN/logs/twin.out" "$RUN/logs/bacnet-reply.out" >>"$TRANSCRIPT"

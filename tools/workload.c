@@ -9,16 +9,22 @@
  *
  * The server reports a denied publish or subscribe asynchronously with
  * "-ERR 'Permissions Violation for Publish to "SUBJECT"'" and keeps the
- * connection open. nats.c hands that error to the connection's error handler,
- * so after each action the tool flushes (the server sends the PONG only
- * after it has processed the action) and then waits up to VIOLATION_GRACE_MS for
- * the handler to report a violation that names the action's subject.
+ * connection open. nats.c hands that error to the connection's error handler.
+ * So after each action the tool flushes, because the server sends the PONG
+ * only after it has processed the action. Then it waits up to
+ * VIOLATION_GRACE_MS for the handler to report a violation that names the
+ * action's subject.
+ *
+ * SIGTERM or SIGINT ends a --wait early and skips the remaining actions, and
+ * the client then closes its connection and exits as usual. A demo uses this
+ * to stop a background subscriber once the other clients are done.
  *
  * Exit status: 0 when the actions ran and their outcomes were printed (a
  * refused connection is an outcome), 2 on a usage error or when the TLS files
  * cannot be loaded. */
 #define _GNU_SOURCE /* strcasestr */
 #include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -74,10 +80,12 @@ static violation_log violations = {
     .changed = PTHREAD_COND_INITIALIZER,
 };
 
+static volatile sig_atomic_t stop_requested;
+
 static pthread_mutex_t print_mu = PTHREAD_MUTEX_INITIALIZER;
 static const char *line_prefix = "";
 
-/* Prints one outcome line; safe to call from nats.c callback threads. */
+/* Prints one outcome line. Safe to call from nats.c callback threads. */
 __attribute__((format(printf, 1, 2))) static void outcome(const char *fmt, ...)
 {
     va_list ap;
@@ -107,7 +115,8 @@ static void usage(FILE *out)
             "  --sub SUBJECT       subscribe; received messages print as 'recv SUBJECT: DATA'\n"
             "  --request SUBJECT   send a request and wait up to %d ms for the reply\n"
             "  --reply SUBJECT     answer every request on SUBJECT with the last --data\n"
-            "  --wait MS           wait MS milliseconds, for example to receive messages\n"
+            "  --wait MS           wait MS milliseconds, for example to receive messages;\n"
+            "                      SIGTERM or SIGINT ends the wait and skips the remaining actions\n"
             "  --data TEXT         payload for the actions that follow\n"
             "\n"
             "--name NAME sets the connection name and prefixes every output line with [NAME].\n"
@@ -355,6 +364,31 @@ static void run_request(natsConnection *nc, const action *act)
     natsMsg_Destroy(reply);
 }
 
+/* Sleeps wait_ms milliseconds in short steps, returning early once SIGTERM or
+ * SIGINT has arrived. */
+static void wait_until_stopped(long wait_ms)
+{
+    const long step_ms = 50;
+
+    for (long waited = 0; waited < wait_ms && !stop_requested; waited += step_ms)
+        nats_Sleep(wait_ms - waited < step_ms ? wait_ms - waited : step_ms);
+}
+
+static void on_stop_signal(int signal_number)
+{
+    (void)signal_number;
+    stop_requested = 1;
+}
+
+static void install_stop_handler(void)
+{
+    struct sigaction action = {.sa_handler = on_stop_signal, .sa_flags = SA_RESTART};
+
+    sigemptyset(&action.sa_mask);
+    sigaction(SIGTERM, &action, NULL);
+    sigaction(SIGINT, &action, NULL);
+}
+
 /* Runs one action. Subscriptions are stored in subs (caller destroys them). */
 static void run_action(natsConnection *nc, const action *act, natsSubscription **subs, int *sub_count)
 {
@@ -391,7 +425,7 @@ static void run_action(natsConnection *nc, const action *act, natsSubscription *
         return;
 
     case ACTION_WAIT:
-        nats_Sleep(act->wait_ms);
+        wait_until_stopped(act->wait_ms);
         print_unclaimed_violations();
         return;
     }
@@ -470,6 +504,8 @@ int main(int argc, char **argv)
         line_prefix = prefix;
     }
 
+    install_stop_handler();
+
     natsStatus s = build_nats_options(&opts, &nopts);
     if (s != NATS_OK) {
         const char *text = nats_GetLastError(NULL);
@@ -485,7 +521,7 @@ int main(int argc, char **argv)
         report_connect_failure(s);
     } else {
         outcome("connect ok");
-        for (int i = 0; i < opts.action_count; i++)
+        for (int i = 0; i < opts.action_count && !stop_requested; i++)
             run_action(nc, &opts.actions[i], subs, &sub_count);
         print_unclaimed_violations();
     }
