@@ -209,3 +209,49 @@ Test(workload, missing_certificate_refused)
                        output);
     free(output);
 }
+
+Test(workload, sigterm_ends_wait)
+{
+    const char *tools = getenv("CITADEL_TOOLS");
+    char path[4096], cert[600], key[600], ca[600];
+    int fds[2];
+
+    cr_assert_not_null(tools, "CITADEL_TOOLS must name the build/tools folder (make check sets it)");
+    snprintf(path, sizeof(path), "%s/workload", tools);
+    snprintf(cert, sizeof(cert), "%s/pki/energy.pem", dir);
+    snprintf(key, sizeof(key), "%s/pki/energy.key", dir);
+    snprintf(ca, sizeof(ca), "%s/pki/ca.pem", dir);
+    cr_assert_eq(pipe(fds), 0);
+
+    pid_t pid = fork();
+    cr_assert_neq(pid, -1);
+    if (pid == 0) {
+        dup2(fds[1], STDOUT_FILENO);
+        close(fds[0]);
+        execl(path, path, "--url", url, "--ca", ca, "--cert", cert, "--key", key, "--sub",
+              "telemetry.hvac.zone1", "--wait", "60000", "--pub", "hvac.zone1.setpoint",
+              (char *)NULL);
+        _exit(127);
+    }
+    close(fds[1]);
+
+    /* Wait for the subscription line, so the signal arrives during --wait. */
+    FILE *out = fdopen(fds[0], "r");
+    char line[256];
+    bool subscribed = false;
+    while (!subscribed && fgets(line, sizeof(line), out) != NULL)
+        subscribed = strcmp(line, "sub telemetry.hvac.zone1: ok\n") == 0;
+    cr_assert(subscribed, "workload printed no subscription line");
+
+    struct timespec start, end;
+    clock_gettime(CLOCK_MONOTONIC, &start);
+    cr_assert_eq(kill(pid, SIGTERM), 0);
+
+    int status = 0;
+    cr_assert_eq(waitpid(pid, &status, 0), pid);
+    clock_gettime(CLOCK_MONOTONIC, &end);
+    cr_expect(WIFEXITED(status) && WEXITSTATUS(status) == 0, "status %d", status);
+    cr_expect_lt(end.tv_sec - start.tv_sec, 10, "workload took too long to stop");
+    cr_expect_null(fgets(line, sizeof(line), out), "the action after --wait ran: %s", line);
+    fclose(out);
+}
