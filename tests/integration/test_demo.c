@@ -21,7 +21,8 @@ static void run_demo(void)
     cr_assert_not_null(getenv("CITADEL_BIN"), "CITADEL_BIN must be set (make check sets it)");
     cr_assert_not_null(getenv("CITADEL_TOOLS"), "CITADEL_TOOLS must be set (make check sets it)");
     cr_assert_not_null(mkdtemp(dir));
-    snprintf(command, sizeof(command), "DEMO_RUN_DIR=%s/run scripts/demo.sh 2>&1; rm -rf %s", dir,
+    snprintf(command, sizeof(command),
+             "DEMO_RUN_DIR=%s/run scripts/demo.sh 2>&1; status=$?; rm -rf %s; exit $status", dir,
              dir);
 
     FILE *pipe = popen(command, "r");
