@@ -115,7 +115,10 @@ chmod 0700 "$RUN/keys" "$RUN/secrets"
 PKI=$RUN/pki
 
 heading "1. Trust domain citadel.mesh (openssl, dev only)"
-"$ROOT/scripts/demo-pki.sh" "$PKI" 2>/dev/null
+if ! pki_output=$("$ROOT/scripts/demo-pki.sh" "$PKI" 2>&1); then
+    printf '%s\n' "$pki_output" >&2
+    fail "scripts/demo-pki.sh failed"
+fi
 step "root CA $PKI/ca.pem is the trust bundle of citadel.mesh"
 step "SVIDs (valid 1 h): agent/energy, agent/security, adapter/bacnet, service/twin,"
 step "  service/citadel-callout, agent/intruder (no policy); rogue.pem claims agent/energy"
@@ -152,7 +155,8 @@ jetstream {
 }
 accounts {
   # The callout service logs in here with user/password (plus its SVID for
-  # TLS). Its audit stream lives in this account too.
+  # TLS). Its audit stream lives in this account too. The password is plain
+  # text here, so nats-server logs a warning. Use a bcrypt hash in production.
   AUTH {
     jetstream: enabled
     users: [ { user: auth, password: "$(cat "$RUN/secrets/auth.password")" } ]
