@@ -20,6 +20,7 @@
 #include "citadel/claims.h"
 #include "citadel/jwtsvid.h"
 #include "citadel/policy.h"
+#include "citadel/rfc3339.h"
 #include "citadel/x509svid.h"
 #include "citadel/xkey.h"
 
@@ -136,15 +137,6 @@ static void make_decision_id(int64_t now, char out[CC_DECISION_ID_LEN + 1])
     }
     out[CC_DECISION_ID_LEN] = '\0';
     sodium_memzero(random, sizeof(random));
-}
-
-static void format_rfc3339(int64_t seconds, char out[32])
-{
-    time_t t = (time_t)seconds;
-    struct tm utc;
-
-    if (gmtime_r(&t, &utc) == NULL || strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &utc) == 0)
-        snprintf(out, 32, "1970-01-01T00:00:00Z");
 }
 
 /* ---- step 1: xkey -------------------------------------------------------- */
@@ -593,12 +585,12 @@ static void set_object(json_t *obj, const char *key, json_t *child)
  * of them carries a secret. Returns NULL when out of memory. */
 static json_t *build_audit_event(const cc_decision *out, int64_t now)
 {
-    char ts[32];
+    char ts[CC_RFC3339_SIZE];
     json_t *event = json_object();
     if (event == NULL)
         return NULL;
 
-    format_rfc3339(now, ts);
+    cc_rfc3339_format(now, ts);
     set_string(event, "ts", ts);
     set_string(event, "decision_id", out->id);
     set_string(event, "decision", out->allowed ? "allow" : "deny");

@@ -5,6 +5,7 @@
  * EVP_PKEY_public_check so that a point off the curve or an even RSA modulus
  * is rejected here and not at verification time. */
 #include "citadel/jose.h"
+#include "citadel/codec.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,10 +16,10 @@
 #include <openssl/param_build.h>
 #include <sodium.h>
 
-static cc_status b64_decode(const char *in, size_t len, int variant, const char *what,
-                            uint8_t **out, size_t *out_len, cc_err *err)
+/* Decodes padded standard base64 (RFC 4648 section 4), as x5c members carry it. */
+static cc_status b64_decode(const char *in, size_t len, const char *what, uint8_t **out,
+                            size_t *out_len, cc_err *err)
 {
-    const char *kind = variant == sodium_base64_VARIANT_ORIGINAL ? "base64" : "base64url";
     /* Every 4 characters carry at most 3 bytes; one more byte for the NUL. */
     size_t capacity = len / 4 * 3 + 3 + 1;
     uint8_t *buf = malloc(capacity);
@@ -27,12 +28,13 @@ static cc_status b64_decode(const char *in, size_t len, int variant, const char 
 
     size_t decoded = 0;
     const char *end = NULL;
-    int rc = sodium_base642bin(buf, capacity - 1, in, len, NULL, &decoded, &end, variant);
-    /* libsodium stops early without an error at a padding character in the
-     * unpadded variants, so the whole input must have been consumed. */
+    int rc = sodium_base642bin(buf, capacity - 1, in, len, NULL, &decoded, &end,
+                               sodium_base64_VARIANT_ORIGINAL);
+    /* libsodium may stop early without an error, so the whole input must
+     * have been consumed. */
     if (rc != 0 || end != in + len) {
         free(buf);
-        return cc_err_set(err, CC_ERR_INVALID, "%s is not valid %s", what, kind);
+        return cc_err_set(err, CC_ERR_INVALID, "%s is not valid base64", what);
     }
 
     buf[decoded] = '\0';
@@ -44,13 +46,16 @@ static cc_status b64_decode(const char *in, size_t len, int variant, const char 
 cc_status cc_jose_b64url_decode(const char *in, size_t len, const char *what, uint8_t **out,
                                 size_t *out_len, cc_err *err)
 {
-    return b64_decode(in, len, sodium_base64_VARIANT_URLSAFE_NO_PADDING, what, out, out_len, err);
+    cc_status status = cc_b64url_decode(in, len, out, out_len, err);
+    if (status == CC_ERR_INVALID)
+        cc_err_prefix(err, "%s", what);
+    return status;
 }
 
 cc_status cc_jose_b64_decode(const char *in, size_t len, const char *what, uint8_t **out,
                              size_t *out_len, cc_err *err)
 {
-    return b64_decode(in, len, sodium_base64_VARIANT_ORIGINAL, what, out, out_len, err);
+    return b64_decode(in, len, what, out, out_len, err);
 }
 
 int cc_jose_kty_supported(const char *kty)
