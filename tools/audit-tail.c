@@ -110,7 +110,8 @@ static int read_password(const char *path, char *password, size_t size)
     FILE *file = fopen(path, "r");
 
     if (file == NULL) {
-        fprintf(stderr, "audit-tail: failed to open --password-file %s: %s\n", path, strerror(errno));
+        fprintf(stderr, "audit-tail: failed to open --password-file %s: %s\n", path,
+                strerror(errno));
         return -1;
     }
     if (fgets(password, (int)size, file) == NULL) {
@@ -181,8 +182,8 @@ static void print_summary(json_t *event)
         printf("allow  %-11s %-40s rule %s, account %s\n", name, spiffe_id,
                field(event, "rule", NULL), field(event, "account", NULL));
     else
-        printf("%-6s %-11s %-40s %s: %s\n", decision, name, spiffe_id,
-               field(event, "code", NULL), field(event, "reason", NULL));
+        printf("%-6s %-11s %-40s %s: %s\n", decision, name, spiffe_id, field(event, "code", NULL),
+               field(event, "reason", NULL));
 }
 
 static void print_message(natsMsg *msg, uint64_t seq, bool summary)
@@ -222,8 +223,9 @@ static int print_stream(jsCtx *js, const char *stream, bool summary)
     natsStatus s = js_GetStreamInfo(&info, js, stream, NULL, &js_err);
 
     if (s != NATS_OK) {
-        fprintf(stderr, "audit-tail: failed to read the info of stream %s: %s (JetStream error %d)\n", stream,
-                natsStatus_GetText(s), (int)js_err);
+        fprintf(stderr,
+                "audit-tail: failed to read the info of stream %s: %s (JetStream error %d)\n",
+                stream, natsStatus_GetText(s), (int)js_err);
         return EXIT_FAILED;
     }
 
@@ -265,12 +267,14 @@ int main(int argc, char **argv)
         usage(parsed > 0 ? stdout : stderr);
         return parsed > 0 ? 0 : EXIT_USAGE;
     }
-    if (opts.password_file != NULL && read_password(opts.password_file, password, sizeof(password)) != 0)
+    if (opts.password_file != NULL &&
+        read_password(opts.password_file, password, sizeof(password)) != 0)
         return EXIT_USAGE;
 
     natsStatus s = build_nats_options(&opts, password, &nopts);
     if (s != NATS_OK) {
-        fprintf(stderr, "audit-tail: failed to set up the connection (check --ca, --cert, --key): %s\n",
+        fprintf(stderr,
+                "audit-tail: failed to set up the connection (check --ca, --cert, --key): %s\n",
                 natsStatus_GetText(s));
         rc = EXIT_USAGE;
         goto cleanup;

@@ -46,7 +46,13 @@
  * that leaves a wide margin on loopback. */
 #define VIOLATION_GRACE_MS 250
 
-typedef enum action_kind { ACTION_PUB, ACTION_SUB, ACTION_REQUEST, ACTION_REPLY, ACTION_WAIT } action_kind;
+typedef enum action_kind {
+    ACTION_PUB,
+    ACTION_SUB,
+    ACTION_REQUEST,
+    ACTION_REPLY,
+    ACTION_WAIT
+} action_kind;
 
 typedef struct action {
     action_kind kind;
@@ -102,26 +108,27 @@ __attribute__((format(printf, 1, 2))) static void outcome(const char *fmt, ...)
 
 static void usage(FILE *out)
 {
-    fprintf(out,
-            "usage: workload --url URL --ca CA.pem [--cert CERT.pem --key KEY.pem] [--name NAME]\n"
-            "                ACTION...\n"
-            "\n"
-            "Connects to URL over TLS, trusting the CAs in CA.pem and presenting CERT.pem\n"
-            "(an X.509-SVID, leaf first) as the client certificate, then runs the actions in\n"
-            "order and prints one line per outcome.\n"
-            "\n"
-            "actions:\n"
-            "  --pub SUBJECT       publish the payload set by the last --data (default \"hello\")\n"
-            "  --sub SUBJECT       subscribe; received messages print as 'recv SUBJECT: DATA'\n"
-            "  --request SUBJECT   send a request and wait up to %d ms for the reply\n"
-            "  --reply SUBJECT     answer every request on SUBJECT with the last --data\n"
-            "  --wait MS           wait MS milliseconds, for example to receive messages;\n"
-            "                      SIGTERM or SIGINT ends the wait and skips the remaining actions\n"
-            "  --data TEXT         payload for the actions that follow\n"
-            "\n"
-            "--name NAME sets the connection name and prefixes every output line with [NAME].\n"
-            "Exit status: 0 when the actions ran, 2 on a usage error.\n",
-            REQUEST_TIMEOUT_MS);
+    fprintf(
+        out,
+        "usage: workload --url URL --ca CA.pem [--cert CERT.pem --key KEY.pem] [--name NAME]\n"
+        "                ACTION...\n"
+        "\n"
+        "Connects to URL over TLS, trusting the CAs in CA.pem and presenting CERT.pem\n"
+        "(an X.509-SVID, leaf first) as the client certificate, then runs the actions in\n"
+        "order and prints one line per outcome.\n"
+        "\n"
+        "actions:\n"
+        "  --pub SUBJECT       publish the payload set by the last --data (default \"hello\")\n"
+        "  --sub SUBJECT       subscribe; received messages print as 'recv SUBJECT: DATA'\n"
+        "  --request SUBJECT   send a request and wait up to %d ms for the reply\n"
+        "  --reply SUBJECT     answer every request on SUBJECT with the last --data\n"
+        "  --wait MS           wait MS milliseconds, for example to receive messages;\n"
+        "                      SIGTERM or SIGINT ends the wait and skips the remaining actions\n"
+        "  --data TEXT         payload for the actions that follow\n"
+        "\n"
+        "--name NAME sets the connection name and prefixes every output line with [NAME].\n"
+        "Exit status: 0 when the actions ran, 2 on a usage error.\n",
+        REQUEST_TIMEOUT_MS);
 }
 
 static int add_action(options *opts, action_kind kind, const char *subject, const char *data,
@@ -190,8 +197,9 @@ static int parse_args(int argc, char **argv, options *opts)
         else if (strcmp(arg, "--reply") == 0)
             rc = add_action(opts, ACTION_REPLY, value, data, 0);
         else if (strcmp(arg, "--wait") == 0)
-            rc = parse_wait(value, &wait_ms) == 0 ? add_action(opts, ACTION_WAIT, NULL, NULL, wait_ms)
-                                                  : -1;
+            rc = parse_wait(value, &wait_ms) == 0
+                     ? add_action(opts, ACTION_WAIT, NULL, NULL, wait_ms)
+                     : -1;
         else {
             fprintf(stderr, "workload: unknown option: %s\n", arg);
             return -1;
@@ -232,7 +240,8 @@ static void on_async_error(natsConnection *nc, natsSubscription *sub, natsStatus
     if (err == NATS_NOT_PERMITTED && text != NULL && strcasestr(text, "permissions violation"))
         record_violation(text);
     else
-        outcome("async error: %s", text != NULL && text[0] != '\0' ? text : natsStatus_GetText(err));
+        outcome("async error: %s",
+                text != NULL && text[0] != '\0' ? text : natsStatus_GetText(err));
 }
 
 /* Takes the first recorded violation whose text names "SUBJECT" (quoted, as
@@ -317,8 +326,8 @@ static void on_request(natsConnection *nc, natsSubscription *sub, natsMsg *msg, 
     } else {
         natsStatus s = natsConnection_PublishString(nc, reply, answer);
 
-        outcome("answered request on %s%s%s", natsMsg_GetSubject(msg),
-                s == NATS_OK ? "" : ": ", s == NATS_OK ? "" : natsStatus_GetText(s));
+        outcome("answered request on %s%s%s", natsMsg_GetSubject(msg), s == NATS_OK ? "" : ": ",
+                s == NATS_OK ? "" : natsStatus_GetText(s));
     }
     natsMsg_Destroy(msg);
 }
@@ -343,8 +352,8 @@ static void report_after_flush(natsConnection *nc, const char *label, const char
 static void run_request(natsConnection *nc, const action *act)
 {
     natsMsg *reply = NULL;
-    natsStatus s = natsConnection_RequestString(&reply, nc, act->subject, act->data,
-                                                REQUEST_TIMEOUT_MS);
+    natsStatus s =
+        natsConnection_RequestString(&reply, nc, act->subject, act->data, REQUEST_TIMEOUT_MS);
     char *violation = await_violation("publish", act->subject);
 
     if (violation == NULL)
@@ -390,7 +399,8 @@ static void install_stop_handler(void)
 }
 
 /* Runs one action. Subscriptions are stored in subs (caller destroys them). */
-static void run_action(natsConnection *nc, const action *act, natsSubscription **subs, int *sub_count)
+static void run_action(natsConnection *nc, const action *act, natsSubscription **subs,
+                       int *sub_count)
 {
     natsSubscription *sub = NULL;
     natsStatus s;
@@ -510,7 +520,8 @@ int main(int argc, char **argv)
     if (s != NATS_OK) {
         const char *text = nats_GetLastError(NULL);
 
-        fprintf(stderr, "workload: failed to set up the connection (check --ca, --cert, --key): %s\n",
+        fprintf(stderr,
+                "workload: failed to set up the connection (check --ca, --cert, --key): %s\n",
                 text != NULL && text[0] != '\0' ? skip_location(text) : natsStatus_GetText(s));
         nats_Close();
         return EXIT_USAGE;

@@ -62,7 +62,8 @@ static void start_server(void)
 
     cr_assert_not_null(mkdtemp(dir));
     snprintf(command, sizeof(command), "scripts/demo-pki.sh %s/pki 2>/dev/null", dir);
-    cr_assert_eq(system(command), 0, "scripts/demo-pki.sh failed (run the tests from the source tree)");
+    cr_assert_eq(system(command), 0,
+                 "scripts/demo-pki.sh failed (run the tests from the source tree)");
 
     snprintf(config, sizeof(config),
              "listen: 127.0.0.1:-1\n"
@@ -122,7 +123,8 @@ static char *run_workload(const char *svid, const char *actions)
     char command[2048];
     char cert_args[600] = "";
 
-    cr_assert_not_null(tools, "CITADEL_TOOLS must name the build/tools folder (make check sets it)");
+    cr_assert_not_null(tools,
+                       "CITADEL_TOOLS must name the build/tools folder (make check sets it)");
     if (svid != NULL)
         snprintf(cert_args, sizeof(cert_args), "--cert %s/pki/%s.pem --key %s/pki/%s.key", dir,
                  svid, dir, svid);
@@ -182,7 +184,8 @@ Test(workload, request_without_responder)
 {
     char *output = run_workload("energy", "--request hvac.zone1.setpoint");
 
-    cr_expect_not_null(strstr(output, "request hvac.zone1.setpoint: no responders\n"), "%s", output);
+    cr_expect_not_null(strstr(output, "request hvac.zone1.setpoint: no responders\n"), "%s",
+                       output);
     free(output);
 }
 
@@ -219,7 +222,8 @@ Test(workload, sigterm_ends_wait)
     char path[4096], cert[600], key[600], ca[600];
     int fds[2];
 
-    cr_assert_not_null(tools, "CITADEL_TOOLS must name the build/tools folder (make check sets it)");
+    cr_assert_not_null(tools,
+                       "CITADEL_TOOLS must name the build/tools folder (make check sets it)");
     snprintf(path, sizeof(path), "%s/workload", tools);
     snprintf(cert, sizeof(cert), "%s/pki/energy.pem", dir);
     snprintf(key, sizeof(key), "%s/pki/energy.key", dir);
