@@ -7,12 +7,14 @@
 #   make check-sanitize   the same under -fsanitize=address,undefined
 #   make demo         install, build and run the loopback demo
 #   make install      install the binary (PREFIX, DESTDIR honoured)
+#   make bench        build and run the benchmarks in bench/ (see docs/benchmarks.md)
 #
 # Sources are picked up by wildcard: every src/*.c except main.c goes into the
 # library that the binary and the tests link, tests/unit/*.c form the unit test
 # binary, tests/integration/*.c the integration test binary, and
 # tests/support/*.c is linked into both. Each tools/NAME.c becomes the helper
-# program build/tools/NAME (the demo's workload client, for example).
+# program build/tools/NAME (the demo's workload client, for example), and each
+# bench/NAME.c the benchmark build/bench/NAME, linked with tests/support.
 
 PREFIX ?= /usr/local
 DESTDIR ?=
@@ -42,10 +44,11 @@ BIN := $(BUILD)/citadel-callout
 UNIT_BIN := $(BUILD)/tests/unit-tests
 INTEGRATION_BIN := $(BUILD)/tests/integration-tests
 TOOLS := $(patsubst tools/%.c,$(BUILD)/tools/%,$(wildcard tools/*.c))
+BENCHES := $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRC))
 
 SANITIZE_FLAGS := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
 
-.PHONY: all deps test check check-sanitize unit integration tools demo install clean
+.PHONY: all deps test check check-sanitize unit integration tools demo bench install clean
 
 all: $(BIN) $(TOOLS)
 
@@ -77,6 +80,10 @@ integration: $(BIN) $(TOOLS) $(INTEGRATION_BIN)
 
 tools: $(TOOLS)
 
+# Not part of check or test: benchmarks print timings and ratios, they do not pass or fail.
+bench: $(BIN) $(BENCHES)
+	@for b in $(BENCHES); do echo "== $$b"; $(TEST_ENV) $$b || exit 1; done
+
 demo: deps
 	$(MAKE) all
 	scripts/demo.sh
@@ -93,6 +100,10 @@ $(BIN): $(call obj,src/main.c) $(LIB)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/tools/%: $(BUILD)/obj/tools/%.o $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(call obj,$(SUPPORT_SRC)) $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LDLIBS)
 

@@ -3,7 +3,9 @@
  * Loads the config, starts the service and waits for signals: SIGHUP reloads
  * policies and bundles, SIGTERM or SIGINT stops the service after in-flight
  * requests are finished and the audit queue is flushed. Signals are blocked
- * before any thread starts, so only the main thread's sigwait() sees them. */
+ * before any thread starts, so only the main thread's sigwait() sees them.
+ * OpenSSL is initialized first and without its exit handler, which would
+ * crash the process at exit (see cc_service_init_openssl()). */
 #include <stdio.h>
 #include <string.h>
 
@@ -58,10 +60,14 @@ int cc_cli_serve(int argc, char **argv)
     if (rc != CC_EXIT_OK)
         return rc < 0 ? CC_EXIT_OK : rc;
 
+    cc_err err = {0};
+    if (cc_service_init_openssl(&err) != CC_OK) {
+        cc_log_json(CC_LOG_ERROR, "start_failed", json_pack("{s:s}", "error", err.message));
+        return CC_EXIT_USAGE;
+    }
     cc_service_block_signals();
 
     cc_config *config = NULL;
-    cc_err err = {0};
     if (cc_config_load(config_path, &config, &err) != CC_OK) {
         cc_log_json(CC_LOG_ERROR, "config_invalid", json_pack("{s:s}", "error", err.message));
         return CC_EXIT_INVALID;

@@ -187,8 +187,13 @@ static cc_decision_code open_request(pipeline *p)
     uint8_t *opened = NULL;
     size_t opened_len = 0;
     cc_err e = {0};
-    cc_status st = cc_xkey_open(p->ctx->xkey, header, req->payload, req->payload_len, &opened,
+    cc_status st;
+    if (p->ctx->xkey_cache != NULL)
+        st = cc_xkey_cache_open(p->ctx->xkey_cache, header, req->payload, req->payload_len, &opened,
                                 &opened_len, &e);
+    else
+        st = cc_xkey_open(p->ctx->xkey, header, req->payload, req->payload_len, &opened,
+                          &opened_len, &e);
     if (st == CC_ERR_NOMEM)
         return fail(p, st, "opening the sealed request", &e);
     if (st != CC_OK)
@@ -552,8 +557,13 @@ static cc_status build_response(pipeline *p, cc_decision_code code, cc_err *e)
         return CC_OK;
     }
 
-    st = cc_xkey_seal(p->ctx->xkey, p->request.server_id.xkey, (const uint8_t *)token,
-                      strlen(token), &p->out->response, &p->out->response_len, e);
+    const char *server_xkey = p->request.server_id.xkey;
+    if (p->ctx->xkey_cache != NULL)
+        st = cc_xkey_cache_seal(p->ctx->xkey_cache, server_xkey, (const uint8_t *)token,
+                                strlen(token), &p->out->response, &p->out->response_len, e);
+    else
+        st = cc_xkey_seal(p->ctx->xkey, server_xkey, (const uint8_t *)token, strlen(token),
+                          &p->out->response, &p->out->response_len, e);
     free(token);
     return st;
 }

@@ -2,8 +2,6 @@
 #include <stdio.h>
 #include <string.h>
 
-#include <openssl/ssl.h>
-
 #include "citadel/cli.h"
 
 #ifndef CC_VERSION
@@ -44,12 +42,6 @@ int cc_cli_version(int argc, char **argv)
 
 int main(int argc, char **argv)
 {
-    /* nats.c 3.4.1's nats_Close() frees OpenSSL's compression method stack
-     * without clearing it, so OpenSSL's own atexit cleanup would free it a
-     * second time and crash the process after a TLS connection. Skipping
-     * that cleanup is safe because the process is exiting. */
-    OPENSSL_init_ssl(OPENSSL_INIT_NO_ATEXIT, NULL);
-
     if (argc < 2) {
         print_usage(stderr);
         return CC_EXIT_USAGE;

@@ -25,6 +25,7 @@
 #include <time.h>
 
 #include <nats/nats.h>
+#include <openssl/crypto.h>
 
 #include "citadel/audit.h"
 #include "citadel/bundle_watch.h"
@@ -32,6 +33,7 @@
 #include "citadel/log.h"
 #include "citadel/nkey.h"
 #include "citadel/policy.h"
+#include "citadel/xkey.h"
 
 #define XKEY_HEADER "Nats-Server-Xkey"
 #define DRAIN_TIMEOUT_MS 5000
@@ -53,6 +55,7 @@ struct cc_service {
     cc_nkey issuer;
     cc_nkey xkey;
     bool has_xkey;
+    cc_xkey_cache *xkey_cache; /* shared keys per server xkey, set with has_xkey */
 
     pthread_mutex_t policy_lock;
     cc_policy_set *policies; /* one reference held by the service */
@@ -230,6 +233,7 @@ static void handle_request(cc_service *service, work_item *item)
         .policies = policies,
         .issuer = &service->issuer,
         .xkey = service->has_xkey ? &service->xkey : NULL,
+        .xkey_cache = service->xkey_cache,
         .default_account = config->default_account,
         .max_ttl_seconds = config->max_ttl_seconds,
         .jwt_audiences = (const char *const *)config->jwt_svid.audiences,
@@ -468,6 +472,11 @@ static cc_status load_keys(cc_service *service, cc_err *err)
         cc_err_prefix(err, "xkey_seed_file");
         return status;
     }
+
+    cc_err cache_err = {0};
+    service->xkey_cache = cc_xkey_cache_new(&service->xkey, 0, &cache_err);
+    if (service->xkey_cache == NULL)
+        return cc_err_set(err, cache_err.status, "%s", cache_err.message);
     service->has_xkey = true;
     return CC_OK;
 }
@@ -598,6 +607,7 @@ static size_t release_all(cc_service *service)
 
     cc_nkey_wipe(&service->issuer);
     cc_nkey_wipe(&service->xkey);
+    cc_xkey_cache_free(service->xkey_cache);
     free(service->workers);
     pthread_mutex_destroy(&service->policy_lock);
     pthread_mutex_destroy(&service->reload_lock);
@@ -684,6 +694,13 @@ cc_status cc_service_reload(cc_service *service, cc_err *err)
     }
     pthread_mutex_unlock(&service->reload_lock);
     return status;
+}
+
+cc_status cc_service_init_openssl(cc_err *err)
+{
+    if (OPENSSL_init_crypto(OPENSSL_INIT_NO_ATEXIT, NULL) != 1)
+        return cc_err_set(err, CC_ERR_INTERNAL, "OpenSSL failed to initialize");
+    return CC_OK;
 }
 
 cc_status cc_service_stop(cc_service *service)

@@ -7,8 +7,8 @@
  *
  * It opens no socket or file and reads no clock: the verification time is
  * ctx->now. Randomness is used only for the decision id and the xkey nonce.
- * The context is read-only, so one
- * context may serve several threads at once.
+ * The context is read-only apart from the optional xkey cache, which locks
+ * itself, so one context may serve several threads at once.
  *
  * The pipeline, in order, each step ending in a deny on failure:
  *   1. xkey: with a service xkey configured, the payload must be sealed and the
@@ -41,6 +41,7 @@
 #include "citadel/bundle.h"
 #include "citadel/error.h"
 #include "citadel/nkey.h"
+#include "citadel/xkey.h"
 
 typedef struct cc_policy_set cc_policy_set;
 
@@ -81,6 +82,10 @@ typedef struct cc_decision_context {
     const cc_policy_set *policies; /* rules by SPIFFE ID */
     const cc_nkey *issuer;         /* account keypair of auth_callout.issuer */
     const cc_nkey *xkey;           /* curve keypair of auth_callout.xkey, or NULL */
+    /* Optional, with xkey only: a cache made from the same keypair with
+     * cc_xkey_cache_new(). Opening and sealing then reuse the shared key of
+     * a server xkey seen before instead of computing X25519 twice per request. */
+    cc_xkey_cache *xkey_cache;
     const char *default_account;   /* account for rules without one, e.g. "APP" */
     int64_t max_ttl_seconds;       /* cap on user JWT lifetime, no cap when <= 0 */
 

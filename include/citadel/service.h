@@ -39,6 +39,19 @@ cc_status cc_service_reload(cc_service *service, cc_err *err);
  * service. Returns CC_OK unless audit events were left unsent. */
 cc_status cc_service_stop(cc_service *service);
 
+/* Initializes OpenSSL without its exit handler (OPENSSL_INIT_NO_ATEXIT). The
+ * serve command calls it before anything else uses OpenSSL, because with the
+ * handler the process crashes at exit once it has used TLS for NATS. After
+ * nats_Close(), the exit handler of nats.c 3.4.1 frees OpenSSL's list of
+ * compression methods (sk_SSL_COMP_free). OpenSSL 3.0's exit handler
+ * (OPENSSL_cleanup) was registered earlier, because the bundles load before
+ * the connection, so it runs later and frees the freed list again (SIGSEGV or
+ * a glibc abort). Without the handler the operating system reclaims OpenSSL's
+ * memory at exit.
+ * NOTE: OpenSSL takes the option only at its first initialization, so the call
+ * has no effect after any other OpenSSL use in the process. */
+cc_status cc_service_init_openssl(cc_err *err);
+
 /* Blocks SIGTERM, SIGINT and SIGHUP in the calling thread. Call it before
  * cc_service_start(), so that every thread the service creates inherits the
  * mask and the signals reach only cc_service_wait_signals(). */

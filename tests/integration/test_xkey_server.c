@@ -323,7 +323,7 @@ static void make_keys(cc_nkey *issuer, cc_nkey *service_xkey, char *issuer_publi
     cc_nkey_public_string(service_xkey, xkey_public);
 }
 
-Test(xkey_server, request_and_response_interoperate, .timeout = 30)
+Test(xkey_server, request_and_response_interoperate)
 {
     cc_nkey issuer, service_xkey;
     char issuer_public[CC_NKEY_PUBLIC_LEN + 1], xkey_public[CC_NKEY_PUBLIC_LEN + 1];
@@ -345,7 +345,7 @@ Test(xkey_server, request_and_response_interoperate, .timeout = 30)
     nats_CloseAndWait(2000);
 }
 
-Test(xkey_server, response_from_wrong_key_rejected, .timeout = 30)
+Test(xkey_server, response_from_wrong_key_rejected)
 {
     cc_nkey issuer, service_xkey, stranger;
     char issuer_public[CC_NKEY_PUBLIC_LEN + 1], xkey_public[CC_NKEY_PUBLIC_LEN + 1];

@@ -638,6 +638,44 @@ Test(decision, xkey_sealed_round_trip)
     cc_decision_clear(&out);
 }
 
+Test(decision, xkey_cache_round_trip)
+{
+    enable_xkey();
+    cc_xkey_cache *cache = cc_xkey_cache_new(&F.service_xkey, 0, NULL);
+    cr_assert_not_null(cache);
+    F.ctx.xkey_cache = cache;
+    char *server_xkey = public_key(&F.server_xkey);
+    char *token = sealed_request_token(server_xkey);
+    size_t sealed_len = 0;
+    uint8_t *sealed = seal_request(token, &sealed_len);
+    cc_decision first;
+    cc_decision second;
+
+    decide_raw(sealed, sealed_len, server_xkey, &first);
+    decide_raw(sealed, sealed_len, server_xkey, &second);
+
+    cr_assert(first.allowed, "%s", first.reason);
+    cr_assert(second.allowed, "%s", second.reason);
+    cr_assert_eq(cc_xkey_cache_size(cache), 1);
+    char *service_public = public_key(&F.service_xkey);
+    uint8_t *opened = NULL;
+    size_t opened_len = 0;
+    cc_err err = {0};
+    cr_assert_eq(cc_xkey_open(&F.server_xkey, service_public, second.response,
+                              second.response_len, &opened, &opened_len, &err),
+                 CC_OK, "%s", err.message);
+    cr_assert_eq(memcmp(opened, "eyJ", 3), 0);
+
+    free(opened);
+    free(service_public);
+    free(sealed);
+    free(token);
+    free(server_xkey);
+    cc_decision_clear(&first);
+    cc_decision_clear(&second);
+    cc_xkey_cache_free(cache);
+}
+
 Test(decision, xkey_plain_request_denied)
 {
     enable_xkey();
