@@ -2,7 +2,7 @@
 # Prepares compose/run/ for docker compose: a citadel.mesh PKI whose server
 # certificate also names the host "nats", the callout's issuer and curve keys,
 # the password of the service user, and compose/.env for nats-server.
-# Needs build/citadel-callout (run `make` first). Refuses to overwrite run/.
+# Needs build/citadel-callout (run `make` first). Never overwrites run/.
 set -euo pipefail
 
 HERE=$(cd "$(dirname "$0")" && pwd)

@@ -296,7 +296,7 @@ AUDIT=("$TOOLS/audit-tail" --url "$URL" --ca "$PKI/ca.pem" --cert "$PKI/callout.
        --stream "$STREAM")
 # Every connection that reached the callout is one decision. The service
 # publishes its events asynchronously, so poll until all of them are stored.
-expected=$(grep -c -E 'connect (ok|refused: Authorization Violation)' "$TRANSCRIPT" || true)
+expected=$(grep -c -E 'connect (ok|rejected: Authorization Violation)' "$TRANSCRIPT" || true)
 deadline=$((SECONDS + WAIT_SECONDS))
 while :; do
     "${AUDIT[@]}" >"$RUN/logs/audit.jsonl"

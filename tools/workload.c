@@ -5,7 +5,7 @@
  *   connect ok
  *   pub hvac.zone1.setpoint: ok
  *   pub door.lobby.unlock: permissions violation
- *   connect refused: Authorization Violation
+ *   connect rejected: Authorization Violation
  *
  * The server reports a denied publish or subscribe asynchronously with
  * "-ERR 'Permissions Violation for Publish to "SUBJECT"'" and keeps the
@@ -20,7 +20,7 @@
  * to stop a background subscriber once the other clients are done.
  *
  * Exit status: 0 when the actions ran and their outcomes were printed (a
- * refused connection is an outcome), 2 on a usage error or when the TLS files
+ * rejected connection is an outcome), 2 on a usage error or when the TLS files
  * cannot be loaded. */
 #define _GNU_SOURCE /* strcasestr */
 #include <pthread.h>
@@ -462,7 +462,7 @@ static void report_connect_failure(natsStatus s)
     text = skip_location(text);
     if (strstr(text, "Expected 'PONG', got ''") != NULL)
         text = "connection closed by the server";
-    outcome("connect refused: %s", text);
+    outcome("connect rejected: %s", text);
 }
 
 static natsStatus build_nats_options(const options *opts, natsOptions **out)

@@ -2,7 +2,7 @@
  *
  * The server maps each client certificate's URI SAN to a configured user
  * (tls.verify_and_map) with static permissions, so the test checks how the
- * client reports allowed actions, permission violations and refused
+ * client reports allowed actions, permission violations and rejected
  * connections. The certificates come from scripts/demo-pki.sh, run from the
  * source tree (the working directory of make check). */
 #include <criterion/criterion.h>
@@ -198,20 +198,20 @@ Test(workload, name_prefixes_lines)
     free(output);
 }
 
-Test(workload, unmapped_identity_refused)
+Test(workload, unmapped_identity_rejected)
 {
     char *output = run_workload("intruder", "--pub hvac.zone1.setpoint");
 
-    cr_expect_not_null(strstr(output, "connect refused: Authorization Violation\n"), "%s", output);
+    cr_expect_not_null(strstr(output, "connect rejected: Authorization Violation\n"), "%s", output);
     cr_expect_null(strstr(output, "pub "), "%s", output);
     free(output);
 }
 
-Test(workload, missing_certificate_refused)
+Test(workload, missing_certificate_rejected)
 {
     char *output = run_workload(NULL, "--pub hvac.zone1.setpoint");
 
-    cr_expect_not_null(strstr(output, "connect refused: connection closed by the server\n"), "%s",
+    cr_expect_not_null(strstr(output, "connect rejected: connection closed by the server\n"), "%s",
                        output);
     free(output);
 }
