@@ -23,6 +23,8 @@
 #include <jansson.h>
 #include <nats/nats.h>
 
+#include "citadel/spiffeid.h"
+
 #define EXIT_FAILED 1
 #define EXIT_USAGE 2
 #define CONNECT_TIMEOUT_MS 5000
@@ -167,15 +169,24 @@ static const char *field(json_t *event, const char *key, const char *subkey)
 
 /* Prints a decision event as "allow [name] spiffe://... rule R, account A"
  * or "deny  [name] spiffe://... code: reason". A deny before the SVID was
- * verified has no SPIFFE ID, shown as "(no verified ID)". */
+ * verified has no SPIFFE ID: the ID its leaf claimed is shown as
+ * "claimed spiffe://...", or "(no verified ID)" when none parsed. */
 static void print_summary(json_t *event)
 {
     const char *decision = field(event, "decision", NULL);
     const char *spiffe_id = field(event, "spiffe_id", NULL);
     char name[80];
+    char claimed[CC_SPIFFEID_MAX + 16];
 
-    if (strcmp(spiffe_id, "-") == 0)
-        spiffe_id = "(no verified ID)";
+    if (strcmp(spiffe_id, "-") == 0) {
+        const char *claimed_id = field(event, "claimed_spiffe_id", NULL);
+        if (strcmp(claimed_id, "-") == 0) {
+            spiffe_id = "(no verified ID)";
+        } else {
+            snprintf(claimed, sizeof(claimed), "claimed %s", claimed_id);
+            spiffe_id = claimed;
+        }
+    }
 
     snprintf(name, sizeof(name), "[%s]", field(event, "client", "name"));
     if (strcmp(decision, "allow") == 0)

@@ -56,7 +56,7 @@ Test(demo, shows_every_case)
         "-- nats-server stopped\n",
         "allow  [energy]    spiffe://citadel.mesh/agent/energy ",
         "deny   [intruder]  spiffe://citadel.mesh/agent/intruder     no_policy: ",
-        "deny   [rogue]     (no verified ID)                         x509svid_invalid: ",
+        "deny   [rogue]     claimed spiffe://citadel.mesh/agent/energy x509svid_invalid: ",
     };
 
     run_demo();
