@@ -113,6 +113,18 @@ static void log_connection_event(cc_log_level level, const char *event, natsConn
     cc_log_json(level, event, fields);
 }
 
+/* Reports a failure to load a file the config names as CC_ERR_INVALID, so
+ * that callers can tell a config problem from an operational one. Out of
+ * memory and internal errors keep their status. */
+static cc_status as_config_error(cc_status status, cc_err *err)
+{
+    if (status == CC_OK || status == CC_ERR_NOMEM || status == CC_ERR_INTERNAL)
+        return status;
+    if (err != NULL)
+        err->status = CC_ERR_INVALID;
+    return CC_ERR_INVALID;
+}
+
 /* Returns the configured server URLs as a JSON array, with any user and
  * password in a URL replaced by "***" so that no secret reaches the log. */
 static json_t *server_urls_json(const cc_config *config)
@@ -519,9 +531,9 @@ static cc_status build_options(cc_service *service, natsOptions **out, cc_err *e
         result = cc_err_set(err, CC_ERR_INVALID, "invalid NATS connection options: %s",
                             nats_GetLastError(NULL));
     if (result == CC_OK)
-        result = set_auth_options(config, options, err);
+        result = as_config_error(set_auth_options(config, options, err), err);
     if (result == CC_OK)
-        result = set_tls_options(config, options, err);
+        result = as_config_error(set_tls_options(config, options, err), err);
     if (result != CC_OK) {
         natsOptions_Destroy(options);
         return result;
@@ -768,14 +780,16 @@ cc_status cc_service_start(cc_config *config, cc_service **out, cc_err *err)
     pthread_cond_init(&service->closed_cond, NULL);
     pthread_mutex_init(&service->reconnect_log_lock, NULL);
 
-    cc_status status = load_keys(service, err);
+    cc_status status = as_config_error(load_keys(service, err), err);
     if (status == CC_OK)
         status = create_cert_cache(service, err);
     if (status == CC_OK)
-        status = load_policies(config, &service->policies, err);
+        status = as_config_error(load_policies(config, &service->policies, err), err);
     if (status == CC_OK)
-        status = cc_bundle_watcher_start(config->bundle_sources, config->bundle_source_count, NULL,
-                                         &service->bundles, err);
+        status = as_config_error(cc_bundle_watcher_start(config->bundle_sources,
+                                                         config->bundle_source_count, NULL,
+                                                         &service->bundles, err),
+                                 err);
     if (status == CC_OK)
         status = connect_nats(service, err);
     if (status == CC_OK)
