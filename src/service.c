@@ -764,6 +764,14 @@ static size_t release_all(cc_service *service)
     return unsent;
 }
 
+/* Warns about an empty policy set and rules no configured bundle can match. */
+static void warn_unreachable_rules(cc_service *service, const cc_policy_set *policies)
+{
+    cc_bundle_set *bundles = cc_bundle_watcher_get(service->bundles);
+    cc_policy_set_warn_unreachable(policies, bundles, service->config->policy_dir);
+    cc_bundle_set_release(bundles);
+}
+
 cc_status cc_service_start(cc_config *config, cc_service **out, cc_err *err)
 {
     cc_service *service = calloc(1, sizeof(*service));
@@ -803,6 +811,7 @@ cc_status cc_service_start(cc_config *config, cc_service **out, cc_err *err)
         release_all(service);
         return status;
     }
+    warn_unreachable_rules(service, service->policies);
     *out = service;
     return CC_OK;
 }
@@ -823,6 +832,8 @@ cc_status cc_service_reload(cc_service *service, cc_err *err)
         cc_policy_set_release(old);
         cc_log_json(CC_LOG_INFO, "reload_ok",
                     json_pack("{s:I}", "policies", (json_int_t)cc_policy_set_count(fresh)));
+        /* The service holds a reference to fresh, and reload_lock keeps it in place. */
+        warn_unreachable_rules(service, fresh);
     } else {
         cc_policy_set_release(fresh);
         cc_log_json(CC_LOG_ERROR, "reload_failed",
