@@ -128,7 +128,7 @@ static int load_bundles(const svid_options *options, STACK_OF(X509) * chain,
     return CC_EXIT_OK;
 }
 
-/* Prints why the chain failed. When the bundle file holds no bundle for the
+/* Prints why the chain failed. When the bundle file contains no bundle for the
  * leaf's trust domain, the library's advice (configure a bundle) is replaced
  * by the command-line fix. */
 static void print_failure(const svid_options *options, STACK_OF(X509) * chain,
