@@ -44,6 +44,9 @@
 #define AUDIT_FLUSH_TIMEOUT_MS 10000
 #define RECONNECT_MAX_DELAY_MS 5000
 #define RECONNECT_FIRST_DELAY_MS 250
+#define CONNECT_HINT                                                                              \
+    "check the URLs in nats.servers, that nats-server is running, and that its port is "          \
+    "reachable from this host"
 /* While the server is unreachable, at most one reconnect_failed line per interval. */
 #define RECONNECT_LOG_INTERVAL_NS (10 * 1000000000LL)
 
@@ -149,6 +152,18 @@ static json_t *server_urls_json(const cc_config *config)
         }
     }
     return urls;
+}
+
+/* Returns nats.c's last error text for this thread, or the text of
+ * NATS_NO_SERVER when it has none. NOTE: with RetryOnFailedConnect,
+ * nats.c 3.4.1 records no per-attempt cause (such as a refused connection),
+ * so "no server available" is often all there is; hence the hint in the logs. */
+static const char *connect_error_text(void)
+{
+    const char *error = nats_GetLastError(NULL);
+    if (error != NULL && error[0] != '\0')
+        return error;
+    return natsStatus_GetText(NATS_NO_SERVER);
 }
 
 /* ---- work queue ------------------------------------------------------- */
@@ -430,15 +445,12 @@ static void log_reconnect_failure(cc_service *service, int attempts, int64_t del
     if (!due)
         return;
 
-    const char *error = nats_GetLastError(NULL);
-    json_t *fields = json_pack("{s:o, s:i, s:i, s:I, s:I}", "servers",
-                               server_urls_json(service->config), "attempts", attempts,
-                               "failures_since_last_log", failures, "retry_in_ms",
-                               (json_int_t)delay_ms, "log_interval_s",
-                               (json_int_t)(RECONNECT_LOG_INTERVAL_NS / 1000000000LL));
-    if (error != NULL && error[0] != '\0')
-        json_object_set_new(fields, "error", json_string(error));
-    cc_log_json(CC_LOG_WARN, "reconnect_failed", fields);
+    cc_log_json(CC_LOG_WARN, "reconnect_failed",
+                json_pack("{s:o, s:s, s:s, s:i, s:i, s:I, s:I}", "servers",
+                          server_urls_json(service->config), "error", connect_error_text(),
+                          "hint", CONNECT_HINT, "attempts", attempts, "failures_since_last_log",
+                          failures, "retry_in_ms", (json_int_t)delay_ms, "log_interval_s",
+                          (json_int_t)(RECONNECT_LOG_INTERVAL_NS / 1000000000LL)));
 }
 
 /* Exponential backoff from RECONNECT_FIRST_DELAY_MS up to RECONNECT_MAX_DELAY_MS,
@@ -554,13 +566,11 @@ static cc_status connect_nats(cc_service *service, cc_err *err)
     if (status == NATS_OK) {
         log_connection_event(CC_LOG_INFO, "connected", service->nc);
     } else if (status == NATS_NOT_YET_CONNECTED) {
-        const char *error = nats_GetLastError(NULL);
         cc_log_json(CC_LOG_WARN, "connect_pending",
-                    json_pack("{s:s, s:o, s:s}", "msg",
+                    json_pack("{s:s, s:o, s:s, s:s}", "msg",
                               "no NATS server reachable yet; retrying in the background",
                               "servers", server_urls_json(service->config), "error",
-                              error != NULL && error[0] != '\0' ? error
-                                                                 : natsStatus_GetText(status)));
+                              connect_error_text(), "hint", CONNECT_HINT));
     } else {
         return cc_err_set(err, CC_ERR_IO, "cannot connect to NATS: %s", nats_GetLastError(NULL));
     }
@@ -654,14 +664,17 @@ static cc_status subscribe(cc_service *service, cc_err *err)
                           nats_GetLastError(NULL));
 
     /* When connected, wait until the server has the subscription, so that
-     * "subscribed" in the log means requests can arrive. Without a
-     * connection nats.c sends it on connect. */
+     * "subscribed" with "confirmed": true means requests can arrive. Without
+     * a connection nats.c sends it on connect, and the connect callback logs
+     * the confirmed line. That callback may run at any time from here on, so
+     * sub_confirmed decides which of the two logs it. */
     atomic_store(&service->sub_created, true);
     bool confirmed = natsConnection_Status(service->nc) == NATS_CONN_STATUS_CONNECTED &&
                      natsConnection_FlushTimeout(service->nc, SUBSCRIBE_FLUSH_TIMEOUT_MS) == NATS_OK;
-    /* A connect callback may have confirmed it in the meantime; log it once. */
-    if (!confirmed || !atomic_exchange(&service->sub_confirmed, true))
-        log_subscribed(service, confirmed);
+    if (confirmed && !atomic_exchange(&service->sub_confirmed, true))
+        log_subscribed(service, true);
+    else if (!confirmed && !atomic_load(&service->sub_confirmed))
+        log_subscribed(service, false);
     return CC_OK;
 }
 
