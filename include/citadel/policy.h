@@ -89,10 +89,10 @@ size_t cc_policy_set_count(const cc_policy_set *set);
 /* Returns rule i in load order (file name order, then order in the file). */
 const cc_policy_rule *cc_policy_set_at(const cc_policy_set *set, size_t i);
 
-/* Logs a warning for a set that can never allow a client: once when dir has
- * no rules, and once per rule whose spiffe_id is in a trust domain that has
- * no bundle in bundles (such a rule can never match). Returns the number of
- * warnings logged. */
+/* Logs warnings about rules that can never allow a client. An empty set gets
+ * one warning that names dir. Otherwise each rule whose spiffe_id is in a
+ * trust domain without a bundle in bundles gets one, because it can never
+ * match. Returns the number of warnings logged. */
 size_t cc_policy_set_warn_unreachable(const cc_policy_set *set, const cc_bundle_set *bundles,
                                       const char *dir);
 
