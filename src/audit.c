@@ -167,15 +167,17 @@ static bool sleep_unless_quit(cc_audit *audit, int64_t delay_ms)
     return quit;
 }
 
+static json_t *with_js_error(json_t *fields, natsStatus status, jsErrCode js_error);
+
 static void log_publish_failure(const audit_entry *entry, natsStatus status, jsErrCode js_error,
                                 int attempt, int64_t delay_ms)
 {
     /* The first failure of an outage is a warning; repeats go to debug. */
     cc_log_level level = attempt == 1 ? CC_LOG_WARN : CC_LOG_DEBUG;
-    cc_log_json(level, "audit_publish_failed",
-                json_pack("{s:s, s:s, s:s, s:i, s:i, s:I}", "decision_id", entry->msg_id, "subject",
-                          entry->subject, "error", natsStatus_GetText(status), "js_error",
-                          (int)js_error, "attempt", attempt, "retry_in_ms", (json_int_t)delay_ms));
+    json_t *fields = json_pack("{s:s, s:s, s:s, s:i, s:I}", "decision_id", entry->msg_id,
+                               "subject", entry->subject, "error", natsStatus_GetText(status),
+                               "attempt", attempt, "retry_in_ms", (json_int_t)delay_ms);
+    cc_log_json(level, "audit_publish_failed", with_js_error(fields, status, js_error));
 }
 
 /* Publishes entry until JetStream acks it or quit is set. Returns true when acked. */
@@ -225,6 +227,54 @@ static bool publish_with_retry(cc_audit *audit, const audit_entry *entry)
     }
 }
 
+const char *cc_audit_js_error_hint(natsStatus status, int js_error)
+{
+    switch (js_error) {
+    case JSNotEnabledForAccountErr:
+        return "JetStream is not enabled for the account of the service's NATS user: add "
+               "\"jetstream: enabled\" to that account in the nats-server config";
+    case JSNotEnabledErr:
+        return "JetStream is not enabled on the NATS server: add a \"jetstream\" block "
+               "(for example \"jetstream { store_dir: /var/lib/nats }\") to the nats-server config";
+    case JSStreamNameExistErr:
+        return "a stream with the configured audit stream name already exists with another "
+               "configuration: delete that stream or set audit.stream to another name";
+    case JSStreamSubjectOverlapErr:
+        return "another stream already captures the audit subjects: remove those subjects "
+               "from that stream or set audit.subject_prefix to another prefix";
+    case JSInsufficientResourcesErr:
+    case JSStorageResourcesExceededErr:
+    case JSMemoryResourcesExceededErr:
+        return "the NATS server or the account has no JetStream storage left: raise the "
+               "JetStream limits (max_file_store, account jetstream limits) or free space";
+    case JSMaximumStreamsLimitErr:
+        return "the account reached its maximum number of streams: raise max_streams for "
+               "the account or delete unused streams";
+    case JSStreamReplicasNotSupportedErr:
+        return "stream replicas above 1 need a JetStream cluster: set audit.replicas to 1";
+    default:
+        break;
+    }
+    if (status == NATS_NO_RESPONDERS)
+        return "no JetStream API answered: enable JetStream on the NATS server and for the "
+               "account of the service's NATS user";
+    if (status == NATS_TIMEOUT)
+        return "the JetStream API did not answer in time: check that the NATS server is "
+               "reachable and JetStream is running";
+    return NULL;
+}
+
+/* Adds "js_error" (the numeric code) and, when known, "cause" (what is wrong
+ * and the fix) to fields. */
+static json_t *with_js_error(json_t *fields, natsStatus status, jsErrCode js_error)
+{
+    json_object_set_new(fields, "js_error", json_integer((json_int_t)js_error));
+    const char *hint = cc_audit_js_error_hint(status, (int)js_error);
+    if (hint != NULL)
+        json_object_set_new(fields, "cause", json_string(hint));
+    return fields;
+}
+
 /* Creates the stream at start, so that a JetStream problem shows in the log
  * before the first event. Failure is not fatal: every publish retries it. */
 static void prepare_stream(cc_audit *audit)
@@ -234,8 +284,9 @@ static void prepare_stream(cc_audit *audit)
     audit->stream_ready = status == NATS_OK;
     if (status != NATS_OK)
         cc_log_json(CC_LOG_WARN, "audit_stream_unavailable",
-                    json_pack("{s:s, s:s, s:i}", "stream", audit->stream, "error",
-                              natsStatus_GetText(status), "js_error", (int)js_error));
+                    with_js_error(json_pack("{s:s, s:s}", "stream", audit->stream, "error",
+                                            natsStatus_GetText(status)),
+                                  status, js_error));
 }
 
 static void *publisher_main(void *arg)

@@ -537,6 +537,22 @@ static cc_status load_map(cc_bundle_format format, const char *data, size_t len,
     return status;
 }
 
+/* Reads a file named by a bundle source. When the file cannot be read and the
+ * path came from the config key "key", err names the key and the fix. */
+static cc_status read_source_file(const char *path, const char *key, char **data, size_t *len,
+                                  cc_err *err)
+{
+    cc_status status = cc_bundle_read_file(path, data, len, err);
+    if (status == CC_OK || status == CC_ERR_NOMEM || key == NULL || key[0] == '\0' || err == NULL)
+        return status;
+
+    char detail[CC_ERR_MESSAGE_MAX];
+    snprintf(detail, sizeof(detail), "%s", err->message);
+    return cc_err_set(err, status,
+                      "key \"%s\": %s; create the file or correct the path in the config", key,
+                      detail);
+}
+
 /* Loads the spiffe-helper pair: svid_bundle.pem for td and the JWT bundle file. */
 static cc_status load_helper(const cc_bundle_source *source, cc_bundle_set *set, cc_err *err)
 {
@@ -544,7 +560,7 @@ static cc_status load_helper(const cc_bundle_source *source, cc_bundle_set *set,
     size_t len = 0;
     cc_bundle *own = NULL;
 
-    cc_status status = cc_bundle_read_file(source->path, &data, &len, err);
+    cc_status status = read_source_file(source->path, source->config_key, &data, &len, err);
     if (status != CC_OK)
         goto done;
     status = cc_bundle_parse_pem(source->trust_domain, data, len, &own, err);
@@ -556,7 +572,9 @@ static cc_status load_helper(const cc_bundle_source *source, cc_bundle_set *set,
     if (source->jwt_path != NULL) {
         free(data);
         data = NULL;
-        status = cc_bundle_read_file(source->jwt_path, &data, &len, err);
+        status = read_source_file(source->jwt_path,
+                                  source->config_key[0] != '\0' ? "spiffe_helper.jwt_bundle" : NULL,
+                                  &data, &len, err);
         if (status != CC_OK)
             goto done;
         map_target target = {.set = set, .own = own};
@@ -585,7 +603,7 @@ cc_status cc_bundle_source_load(const cc_bundle_source *source, cc_bundle_set *s
 
     char *data = NULL;
     size_t len = 0;
-    cc_status status = cc_bundle_read_file(source->path, &data, &len, err);
+    cc_status status = read_source_file(source->path, source->config_key, &data, &len, err);
     if (status != CC_OK)
         return status;
 

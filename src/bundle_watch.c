@@ -313,6 +313,7 @@ static cc_status copy_sources(cc_bundle_watcher *watcher, const cc_bundle_source
     for (size_t i = 0; i < count; i++) {
         cc_bundle_source *copy = &watcher->sources[i];
         copy->kind = sources[i].kind;
+        memcpy(copy->config_key, sources[i].config_key, sizeof(copy->config_key));
         copy->path = strdup_or_null(sources[i].path, &failed);
         copy->jwt_path = strdup_or_null(sources[i].jwt_path, &failed);
         copy->trust_domain = strdup_or_null(sources[i].trust_domain, &failed);

@@ -26,8 +26,10 @@ static void print_usage(FILE *out)
                  "  -h, --help          print this help\n\n"
                  "Signals: SIGHUP reloads policies and trust bundles; SIGTERM and SIGINT stop\n"
                  "the service after in-flight requests and queued audit events are done.\n"
-                 "Exit status: 0 after a clean stop, 1 when the config is invalid, 2 on a\n"
-                 "usage error, a start failure or audit events that could not be sent.\n");
+                 "Exit status: 0 after a clean stop; 1 when the config file, or a file it\n"
+                 "names (keys, policies, trust bundles, NATS credentials), is missing or\n"
+                 "invalid; 2 on a usage error, another start failure (such as an internal\n"
+                 "error) or audit events that could not be sent at stop.\n");
 }
 
 static int parse_args(int argc, char **argv, const char **config_path)

@@ -35,7 +35,12 @@ int cc_cli_spiffeid(int argc, char **argv)
         print_usage(stdout);
         return CC_EXIT_OK;
     }
-    if (argc < 3 || strcmp(argv[1], "check") != 0) {
+    if (argc >= 2 && strcmp(argv[1], "check") != 0) {
+        fprintf(stderr, "citadel-callout spiffeid: unknown subcommand \"%s\"\n\n", argv[1]);
+        print_usage(stderr);
+        return CC_EXIT_USAGE;
+    }
+    if (argc < 3) {
         print_usage(stderr);
         return CC_EXIT_USAGE;
     }

@@ -23,7 +23,7 @@ static void print_usage(FILE *out)
             "CHAIN.pem\n\n"
             "Verifies the X509-SVID in CHAIN.pem (leaf first, then intermediates) against\n"
             "the bundle of the leaf's trust domain. On success prints one JSON object with\n"
-            "spiffe_id, trust_domain, serial, sha256_fingerprint and not_after and exits 0;\n"
+            "spiffe_id, trust_domain, serial, fingerprint_sha256 and not_after and exits 0;\n"
             "otherwise prints the reason on stderr and exits 1 (2 for usage errors and\n"
             "unreadable bundles).\n\n"
             "  --bundle PATH        bundle file: PEM CA certificates, a SPIFFE bundle, a\n"
@@ -93,7 +93,7 @@ static void print_info(const cc_x509svid_info *info)
     cc_rfc3339_format(info->not_after, not_after);
 
     json_t *out = json_pack("{s:s, s:s, s:s, s:s, s:s}", "spiffe_id", info->id.id, "trust_domain",
-                            info->id.trust_domain, "serial", info->serial_hex, "sha256_fingerprint",
+                            info->id.trust_domain, "serial", info->serial_hex, "fingerprint_sha256",
                             info->fingerprint_sha256, "not_after", not_after);
     char *text = json_dumps(out, JSON_PRESERVE_ORDER);
     printf("%s\n", text != NULL ? text : "{}");
@@ -128,6 +128,27 @@ static int load_bundles(const svid_options *options, STACK_OF(X509) * chain,
     return CC_EXIT_OK;
 }
 
+/* Prints why the chain failed. When the bundle file contains no bundle for the
+ * leaf's trust domain, the library's advice (configure a bundle) is replaced
+ * by the command-line fix. */
+static void print_failure(const svid_options *options, STACK_OF(X509) * chain,
+                          const cc_bundle_set *bundles, const cc_err *err)
+{
+    cc_spiffeid leaf_id;
+    if (cc_x509svid_id_from_cert(sk_X509_value(chain, 0), &leaf_id, NULL) != CC_OK ||
+        cc_bundle_set_find(bundles, leaf_id.trust_domain) != NULL) {
+        fprintf(stderr, "citadel-callout svid verify: %s\n", err->message);
+        return;
+    }
+    fprintf(stderr,
+            "citadel-callout svid verify: %s has no bundle for trust domain \"%s\" of %s%s%s%s; "
+            "pass --trust-domain %s, or a --bundle file that contains that trust domain\n",
+            options->bundle_path, leaf_id.trust_domain, leaf_id.id,
+            options->trust_domain != NULL ? " (--trust-domain bound it to \"" : "",
+            options->trust_domain != NULL ? options->trust_domain : "",
+            options->trust_domain != NULL ? "\")" : "", leaf_id.trust_domain);
+}
+
 static int verify(const svid_options *options)
 {
     STACK_OF(X509) *chain = NULL;
@@ -146,7 +167,7 @@ static int verify(const svid_options *options)
         goto done;
 
     if (cc_x509svid_verify(chain, bundles, options->at, &info, &err) != CC_OK) {
-        fprintf(stderr, "citadel-callout svid verify: %s\n", err.message);
+        print_failure(options, chain, bundles, &err);
         exit_code = CC_EXIT_INVALID;
         goto done;
     }

@@ -345,8 +345,10 @@ static cc_status load_keys(cc_config *config, json_t *root, cc_err *err)
 }
 
 /* Appends a bundle source; the config takes ownership of the three strings. */
+/* Appends a bundle source and takes ownership of the strings, also on failure.
+ * key is the config key that names path. */
 static cc_status add_source(cc_config *config, cc_bundle_source_kind kind, char *trust_domain,
-                            char *path, char *jwt_path, cc_err *err)
+                            char *path, char *jwt_path, const char *key, cc_err *err)
 {
     cc_bundle_source *grown =
         realloc(config->bundle_sources, (config->bundle_source_count + 1) * sizeof(*grown));
@@ -357,8 +359,10 @@ static cc_status add_source(cc_config *config, cc_bundle_source_kind kind, char 
         return cc_err_set(err, CC_ERR_NOMEM, "out of memory reading trust sources");
     }
     config->bundle_sources = grown;
-    grown[config->bundle_source_count++] = (cc_bundle_source){
+    cc_bundle_source *source = &grown[config->bundle_source_count++];
+    *source = (cc_bundle_source){
         .kind = kind, .path = path, .jwt_path = jwt_path, .trust_domain = trust_domain};
+    snprintf(source->config_key, sizeof(source->config_key), "%s", key);
     return CC_OK;
 }
 
@@ -417,9 +421,12 @@ static cc_status load_trust_domain(cc_config *config, json_t *entry, size_t inde
         free(spiffe);
         return status;
     }
-    if (pem != NULL)
-        return add_source(config, CC_BUNDLE_SOURCE_PEM, trust_domain, pem, NULL, err);
-    return add_source(config, CC_BUNDLE_SOURCE_SPIFFE, trust_domain, spiffe, NULL, err);
+    if (pem != NULL) {
+        snprintf(name, sizeof(name), "%s.bundle_pem", section);
+        return add_source(config, CC_BUNDLE_SOURCE_PEM, trust_domain, pem, NULL, name, err);
+    }
+    snprintf(name, sizeof(name), "%s.spiffe_bundle", section);
+    return add_source(config, CC_BUNDLE_SOURCE_SPIFFE, trust_domain, spiffe, NULL, name, err);
 }
 
 static cc_status load_spiffe_helper(cc_config *config, json_t *root, cc_err *err)
@@ -448,7 +455,8 @@ static cc_status load_spiffe_helper(cc_config *config, json_t *root, cc_err *err
         free(jwt);
         return status;
     }
-    return add_source(config, CC_BUNDLE_SOURCE_SPIFFE_HELPER, trust_domain, pem, jwt, err);
+    return add_source(config, CC_BUNDLE_SOURCE_SPIFFE_HELPER, trust_domain, pem, jwt,
+                      "spiffe_helper.bundle_pem", err);
 }
 
 static cc_status load_trust(cc_config *config, json_t *root, cc_err *err)
@@ -467,7 +475,7 @@ static cc_status load_trust(cc_config *config, json_t *root, cc_err *err)
     if (status == CC_OK)
         status = get_path(config, root, "bundle_map", "bundle_map", false, &map, err);
     if (status == CC_OK && map != NULL)
-        status = add_source(config, CC_BUNDLE_SOURCE_MAP, NULL, map, NULL, err);
+        status = add_source(config, CC_BUNDLE_SOURCE_MAP, NULL, map, NULL, "bundle_map", err);
     if (status == CC_OK)
         status = load_spiffe_helper(config, root, err);
 
@@ -594,6 +602,11 @@ static cc_status set_location(cc_config *config, const char *path, cc_err *err)
     if (realpath(path, resolved) == NULL)
         return cc_err_set(err, errno == ENOENT ? CC_ERR_NOT_FOUND : CC_ERR_IO,
                           "config file %s cannot be opened: %s", path, strerror(errno));
+    struct stat st;
+    if (stat(resolved, &st) == 0 && S_ISDIR(st.st_mode))
+        return cc_err_set(err, CC_ERR_INVALID,
+                          "config file %s is a directory; pass the path of the JSON config file",
+                          path);
 
     config->path = strdup(resolved);
     char *slash = strrchr(resolved, '/');

@@ -323,7 +323,8 @@ static cc_decision_code verify_x509svid(pipeline *p, const cc_claims_strings *pe
     }
     if (st != CC_OK) {
         record_claimed_id(p, sk_X509_value(chain, 0));
-        code = deny(p, CC_DECISION_X509SVID_INVALID, "X509-SVID rejected: %s", e.message);
+        /* The verifier's message already starts with "X509-SVID ... rejected". */
+        code = deny(p, CC_DECISION_X509SVID_INVALID, "%s", e.message);
         goto cleanup;
     }
 

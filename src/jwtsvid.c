@@ -323,6 +323,32 @@ static cc_status check_times(const json_t *claims, int64_t now, int64_t leeway, 
     return CC_OK;
 }
 
+/* Appends text to out as a quoted list item ("a", "b"); stops with "..." when
+ * out is full. Audiences are not secrets, so messages may show them. */
+static void append_audience(char *out, size_t size, const char *text)
+{
+    size_t used = strlen(out);
+    int n = snprintf(out + used, size - used, "%s\"%s\"", used > 0 ? ", " : "", text);
+    if (n < 0 || (size_t)n >= size - used)
+        snprintf(out + (size > 4 ? size - 4 : 0), size > 4 ? 4 : size, "...");
+}
+
+/* Writes the string entries of the token's "aud" array into out as a list. */
+static void join_token_audiences(const json_t *aud, char *out, size_t size)
+{
+    out[0] = '\0';
+    for (size_t i = 0; i < json_array_size(aud); i++)
+        append_audience(out, size, json_string_value(json_array_get(aud, i)));
+}
+
+/* Writes the configured audiences into out as a list. */
+static void join_audiences(const char *const *audiences, size_t count, char *out, size_t size)
+{
+    out[0] = '\0';
+    for (size_t i = 0; i < count; i++)
+        append_audience(out, size, audiences[i]);
+}
+
 /* Returns the index of the configured audience equal to value, or -1. */
 static long find_audience(const char *value, const char *const *audiences, size_t count)
 {
@@ -344,10 +370,14 @@ static cc_status check_audience(const json_t *claims, const char *const *audienc
         if (json_string_length(aud) == 0)
             return cc_err_set(err, CC_ERR_INVALID, "JWT-SVID \"aud\" claim is empty");
         long index = find_audience(json_string_value(aud), audiences, count);
-        if (index < 0)
+        if (index < 0) {
+            char configured[200];
+            join_audiences(audiences, count, configured, sizeof(configured));
             return cc_err_set(err, CC_ERR_INVALID,
-                              "JWT-SVID audience \"%s\" is not a configured audience",
-                              json_string_value(aud));
+                              "JWT-SVID audience \"%s\" is not a configured audience [%s]; "
+                              "request a token for a configured audience or add one to the config",
+                              json_string_value(aud), configured);
+        }
         *matched = (size_t)index;
         return CC_OK;
     }
@@ -364,10 +394,15 @@ static cc_status check_audience(const json_t *claims, const char *const *audienc
         if (index < 0)
             index = find_audience(json_string_value(entry), audiences, count);
     }
-    if (index < 0)
+    if (index < 0) {
+        char presented[200], configured[200];
+        join_token_audiences(aud, presented, sizeof(presented));
+        join_audiences(audiences, count, configured, sizeof(configured));
         return cc_err_set(err, CC_ERR_INVALID,
-                          "none of the %zu JWT-SVID audiences is a configured audience",
-                          json_array_size(aud));
+                          "none of the JWT-SVID audiences [%s] is a configured audience [%s]; "
+                          "request a token for a configured audience or add one to the config",
+                          presented, configured);
+    }
     *matched = (size_t)index;
     return CC_OK;
 }
@@ -411,6 +446,13 @@ static cc_status find_key(const cc_bundle_set *bundles, const char *trust_domain
         return cc_err_set(err, CC_ERR_NOT_FOUND, "no bundle for trust domain \"%s\"", trust_domain);
 
     *key = cc_bundle_find_jwt_authority(bundle, kid);
+    if (*key == NULL && cc_bundle_jwt_authority_count(bundle) == 0)
+        return cc_err_set(err, CC_ERR_NOT_FOUND,
+                          "no JWT authority \"%s\" in the bundle of trust domain \"%s\": that "
+                          "bundle has no JWT authorities, as a PEM bundle contains only X.509 CAs; "
+                          "JWT authorities come from a SPIFFE bundle (JWKS), a SPIFFE bundle map "
+                          "or a spiffe-helper JWT bundle file",
+                          kid, trust_domain);
     if (*key == NULL)
         return cc_err_set(err, CC_ERR_NOT_FOUND,
                           "no JWT authority \"%s\" in the bundle of trust domain \"%s\"", kid,

@@ -29,7 +29,8 @@ static void print_usage(FILE *out)
     fprintf(out, "usage: citadel-callout COMMAND [ARGS]\n\ncommands:\n");
     for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
         fprintf(out, "  %-10s %s\n", commands[i].name, commands[i].summary);
-    fprintf(out, "\nRun 'citadel-callout COMMAND --help' for a command's options.\n");
+    fprintf(out, "\n'citadel-callout --version' is the same as 'citadel-callout version'.\n"
+                 "Run 'citadel-callout COMMAND --help' for a command's options.\n");
 }
 
 int cc_cli_version(int argc, char **argv)
@@ -50,6 +51,8 @@ int main(int argc, char **argv)
         print_usage(stdout);
         return CC_EXIT_OK;
     }
+    if (strcmp(argv[1], "--version") == 0)
+        return cc_cli_version(argc - 1, argv + 1);
 
     for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
         if (strcmp(argv[1], commands[i].name) == 0)

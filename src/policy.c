@@ -17,6 +17,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 
+#include "citadel/log.h"
 #include "citadel/spiffeid.h"
 
 struct cc_policy_set {
@@ -857,4 +858,39 @@ void cc_policy_set_release(cc_policy_set *set)
 {
     if (set != NULL && atomic_fetch_sub(&set->refs, 1) == 1)
         free_set(set);
+}
+
+size_t cc_policy_set_warn_unreachable(const cc_policy_set *set, const cc_bundle_set *bundles,
+                                      const char *dir)
+{
+    size_t count = cc_policy_set_count(set);
+    if (count == 0) {
+        cc_log_json(CC_LOG_WARN, "policy_set_empty",
+                    json_pack("{s:s, s:s}", "policy_dir", dir, "message",
+                              "policy_dir has no rules, so every client is denied; add *.json "
+                              "policy files with rules to it"));
+        return 1;
+    }
+
+    size_t warnings = 0;
+    for (size_t i = 0; i < count; i++) {
+        const cc_policy_rule *rule = cc_policy_set_at(set, i);
+        cc_spiffeid id;
+        if (cc_spiffeid_parse(rule->spiffe_id, strlen(rule->spiffe_id), &id, NULL) != CC_OK ||
+            cc_bundle_set_find(bundles, id.trust_domain) != NULL)
+            continue;
+
+        char message[CC_SPIFFEID_TRUST_DOMAIN_MAX + 256];
+        snprintf(message, sizeof(message),
+                 "no trust bundle is configured for trust domain \"%s\", so this rule can never "
+                 "match; add a bundle for it (trust_domains, bundle_map or spiffe_helper) or "
+                 "correct spiffe_id",
+                 id.trust_domain);
+        cc_log_json(CC_LOG_WARN, "policy_rule_unreachable",
+                    json_pack("{s:s, s:s, s:s, s:s, s:s}", "rule", rule->name, "file",
+                              rule->source_file, "spiffe_id", rule->spiffe_id, "trust_domain",
+                              id.trust_domain, "message", message));
+        warnings++;
+    }
+    return warnings;
 }

@@ -44,6 +44,11 @@
 #define AUDIT_FLUSH_TIMEOUT_MS 10000
 #define RECONNECT_MAX_DELAY_MS 5000
 #define RECONNECT_FIRST_DELAY_MS 250
+#define CONNECT_HINT                                                                              \
+    "check the URLs in nats.servers, that nats-server is running, and that its port is "          \
+    "reachable from this host"
+/* While the server is unreachable, at most one reconnect_failed line per interval. */
+#define RECONNECT_LOG_INTERVAL_NS (10 * 1000000000LL)
 
 typedef struct work_item {
     natsMsg *msg; /* owned */
@@ -70,6 +75,11 @@ struct cc_service {
     pthread_cond_t closed_cond;
     bool closed_seen; /* the closed callback ran: nats.c makes no more callbacks */
     natsSubscription *sub;
+    atomic_bool sub_created;   /* sub exists, so nats.c sends it on every connect */
+    atomic_bool sub_confirmed; /* "subscribed" was logged with a connected server */
+    pthread_mutex_t reconnect_log_lock;
+    int64_t reconnect_logged_ns;  /* when reconnect_failed was last logged; 0 = not yet */
+    int reconnect_failures;       /* failed attempts since that line */
     cc_audit *audit;
 
     pthread_mutex_t queue_lock;
@@ -104,6 +114,56 @@ static void log_connection_event(cc_log_level level, const char *event, natsConn
             json_object_set_new(fields, "error", json_string(last));
     }
     cc_log_json(level, event, fields);
+}
+
+/* Reports a failure to load a file the config names as CC_ERR_INVALID, so
+ * that callers can tell a config problem from an operational one. Out of
+ * memory and internal errors keep their status. */
+static cc_status as_config_error(cc_status status, cc_err *err)
+{
+    if (status == CC_OK || status == CC_ERR_NOMEM || status == CC_ERR_INTERNAL)
+        return status;
+    if (err != NULL)
+        err->status = CC_ERR_INVALID;
+    return CC_ERR_INVALID;
+}
+
+/* Returns the configured server URLs as a JSON array, with any user and
+ * password in a URL replaced by "***" so that no secret reaches the log. */
+static json_t *server_urls_json(const cc_config *config)
+{
+    json_t *urls = json_array();
+    for (size_t i = 0; i < config->nats.server_count; i++) {
+        const char *url = config->nats.servers[i];
+        const char *scheme_end = strstr(url, "://");
+        const char *host = scheme_end != NULL ? scheme_end + 3 : url;
+        const char *at = strchr(host, '@');
+        const char *slash = strchr(host, '/');
+        if (at == NULL || (slash != NULL && slash < at)) {
+            json_array_append_new(urls, json_string(url));
+            continue;
+        }
+        size_t size = strlen(url) + 4;
+        char *redacted = malloc(size);
+        if (redacted != NULL) {
+            snprintf(redacted, size, "%.*s***%s", (int)(host - url), url, at);
+            json_array_append_new(urls, json_string(redacted));
+            free(redacted);
+        }
+    }
+    return urls;
+}
+
+/* Returns nats.c's last error text for this thread, or the text of
+ * NATS_NO_SERVER when it has none. NOTE: with RetryOnFailedConnect,
+ * nats.c 3.4.1 records no per-attempt cause (such as a refused connection),
+ * so "no server available" is often all there is; hence the hint in the logs. */
+static const char *connect_error_text(void)
+{
+    const char *error = nats_GetLastError(NULL);
+    if (error != NULL && error[0] != '\0')
+        return error;
+    return natsStatus_GetText(NATS_NO_SERVER);
 }
 
 /* ---- work queue ------------------------------------------------------- */
@@ -293,10 +353,41 @@ static void *worker_main(void *arg)
 
 /* ---- NATS connection -------------------------------------------------- */
 
+static void log_subscribed(cc_service *service, bool confirmed)
+{
+    const cc_config *config = service->config;
+    pthread_mutex_lock(&service->policy_lock);
+    size_t policy_count = cc_policy_set_count(service->policies);
+    pthread_mutex_unlock(&service->policy_lock);
+    json_t *fields = json_pack("{s:s, s:s, s:i, s:I, s:b}", "subject", CC_SERVICE_AUTH_SUBJECT,
+                               "queue_group", config->nats.queue_group, "workers",
+                               config->workers, "policies", (json_int_t)policy_count,
+                               "confirmed", confirmed);
+    if (!confirmed)
+        json_object_set_new(fields, "note",
+                            json_string("no NATS server has the subscription yet; nats.c sends "
+                                        "it on connect and \"subscribed\" is logged again"));
+    cc_log_json(CC_LOG_INFO, "subscribed", fields);
+}
+
+/* After a connect or reconnect: logs "subscribed" once, for a subscription
+ * that was made while no server was connected. nats.c sends the existing
+ * subscriptions before it calls the connected and reconnected callbacks. */
+static void confirm_subscription(cc_service *service)
+{
+    pthread_mutex_lock(&service->reconnect_log_lock);
+    service->reconnect_logged_ns = 0;
+    service->reconnect_failures = 0;
+    pthread_mutex_unlock(&service->reconnect_log_lock);
+
+    if (atomic_load(&service->sub_created) && !atomic_exchange(&service->sub_confirmed, true))
+        log_subscribed(service, true);
+}
+
 static void on_connected(natsConnection *nc, void *closure)
 {
-    (void)closure;
     log_connection_event(CC_LOG_INFO, "connected", nc);
+    confirm_subscription(closure);
 }
 
 static void on_disconnected(natsConnection *nc, void *closure)
@@ -308,8 +399,8 @@ static void on_disconnected(natsConnection *nc, void *closure)
 
 static void on_reconnected(natsConnection *nc, void *closure)
 {
-    (void)closure;
     log_connection_event(CC_LOG_INFO, "reconnected", nc);
+    confirm_subscription(closure);
 }
 
 static void on_closed(natsConnection *nc, void *closure)
@@ -333,19 +424,50 @@ static void on_async_error(natsConnection *nc, natsSubscription *sub, natsStatus
                 json_pack("{s:s}", "error", natsStatus_GetText(status)));
 }
 
+/* Logs a failed round of (re)connect attempts: the first one at once, then
+ * at most one line per RECONNECT_LOG_INTERVAL_NS with the count in between.
+ * nats.c calls the delay callback from its reconnect thread, so the error is
+ * that thread's nats_GetLastError(); natsConnection_* calls are avoided here
+ * because the callback may run with the connection locked. */
+static void log_reconnect_failure(cc_service *service, int attempts, int64_t delay_ms)
+{
+    int64_t now = monotonic_ns();
+    pthread_mutex_lock(&service->reconnect_log_lock);
+    service->reconnect_failures++;
+    int failures = service->reconnect_failures;
+    bool due = service->reconnect_logged_ns == 0 ||
+               now - service->reconnect_logged_ns >= RECONNECT_LOG_INTERVAL_NS;
+    if (due) {
+        service->reconnect_logged_ns = now;
+        service->reconnect_failures = 0;
+    }
+    pthread_mutex_unlock(&service->reconnect_log_lock);
+    if (!due)
+        return;
+
+    cc_log_json(CC_LOG_WARN, "reconnect_failed",
+                json_pack("{s:o, s:s, s:s, s:i, s:i, s:I, s:I}", "servers",
+                          server_urls_json(service->config), "error", connect_error_text(),
+                          "hint", CONNECT_HINT, "attempts", attempts, "failures_since_last_log",
+                          failures, "retry_in_ms", (json_int_t)delay_ms, "log_interval_s",
+                          (json_int_t)(RECONNECT_LOG_INTERVAL_NS / 1000000000LL)));
+}
+
 /* Exponential backoff from RECONNECT_FIRST_DELAY_MS up to RECONNECT_MAX_DELAY_MS,
  * each delay drawn at random from its upper half so that many services
- * restarting together do not reconnect in step. */
+ * restarting together do not reconnect in step. nats.c calls this after each
+ * round in which no server could be reached, so it also logs the failure. */
 static int64_t reconnect_delay(natsConnection *nc, int attempts, void *closure)
 {
     (void)nc;
-    (void)closure;
     int64_t delay = RECONNECT_FIRST_DELAY_MS;
     for (int i = 1; i < attempts && delay < RECONNECT_MAX_DELAY_MS; i++)
         delay *= 2;
     if (delay > RECONNECT_MAX_DELAY_MS)
         delay = RECONNECT_MAX_DELAY_MS;
-    return delay / 2 + (int64_t)randombytes_uniform((uint32_t)(delay / 2) + 1);
+    int64_t wait_ms = delay / 2 + (int64_t)randombytes_uniform((uint32_t)(delay / 2) + 1);
+    log_reconnect_failure(closure, attempts, wait_ms);
+    return wait_ms;
 }
 
 static cc_status set_auth_options(const cc_config *config, natsOptions *options, cc_err *err)
@@ -404,7 +526,7 @@ static cc_status build_options(cc_service *service, natsOptions **out, cc_err *e
     if (status == NATS_OK)
         status = natsOptions_SetMaxReconnect(options, -1);
     if (status == NATS_OK)
-        status = natsOptions_SetCustomReconnectDelay(options, reconnect_delay, NULL);
+        status = natsOptions_SetCustomReconnectDelay(options, reconnect_delay, service);
     if (status == NATS_OK)
         status = natsOptions_SetRetryOnFailedConnect(options, true, on_connected, service);
     if (status == NATS_OK)
@@ -421,9 +543,9 @@ static cc_status build_options(cc_service *service, natsOptions **out, cc_err *e
         result = cc_err_set(err, CC_ERR_INVALID, "invalid NATS connection options: %s",
                             nats_GetLastError(NULL));
     if (result == CC_OK)
-        result = set_auth_options(config, options, err);
+        result = as_config_error(set_auth_options(config, options, err), err);
     if (result == CC_OK)
-        result = set_tls_options(config, options, err);
+        result = as_config_error(set_tls_options(config, options, err), err);
     if (result != CC_OK) {
         natsOptions_Destroy(options);
         return result;
@@ -444,8 +566,11 @@ static cc_status connect_nats(cc_service *service, cc_err *err)
     if (status == NATS_OK) {
         log_connection_event(CC_LOG_INFO, "connected", service->nc);
     } else if (status == NATS_NOT_YET_CONNECTED) {
-        cc_log_msg(CC_LOG_WARN, "connect_pending",
-                   "no NATS server reachable yet; retrying in the background");
+        cc_log_json(CC_LOG_WARN, "connect_pending",
+                    json_pack("{s:s, s:o, s:s, s:s}", "msg",
+                              "no NATS server reachable yet; retrying in the background",
+                              "servers", server_urls_json(service->config), "error",
+                              connect_error_text(), "hint", CONNECT_HINT));
     } else {
         return cc_err_set(err, CC_ERR_IO, "cannot connect to NATS: %s", nats_GetLastError(NULL));
     }
@@ -539,10 +664,17 @@ static cc_status subscribe(cc_service *service, cc_err *err)
                           nats_GetLastError(NULL));
 
     /* When connected, wait until the server has the subscription, so that
-     * "subscribed" in the log means requests can arrive. Without a
-     * connection nats.c sends it on connect. */
-    if (natsConnection_Status(service->nc) == NATS_CONN_STATUS_CONNECTED)
-        natsConnection_FlushTimeout(service->nc, SUBSCRIBE_FLUSH_TIMEOUT_MS);
+     * "subscribed" with "confirmed": true means requests can arrive. Without
+     * a connection nats.c sends it on connect, and the connect callback logs
+     * the confirmed line. That callback may run at any time from here on, so
+     * sub_confirmed decides which of the two logs it. */
+    atomic_store(&service->sub_created, true);
+    bool confirmed = natsConnection_Status(service->nc) == NATS_CONN_STATUS_CONNECTED &&
+                     natsConnection_FlushTimeout(service->nc, SUBSCRIBE_FLUSH_TIMEOUT_MS) == NATS_OK;
+    if (confirmed && !atomic_exchange(&service->sub_confirmed, true))
+        log_subscribed(service, true);
+    else if (!confirmed && !atomic_load(&service->sub_confirmed))
+        log_subscribed(service, false);
     return CC_OK;
 }
 
@@ -640,8 +772,17 @@ static size_t release_all(cc_service *service)
     }
     pthread_mutex_destroy(&service->closed_lock);
     pthread_cond_destroy(&service->closed_cond);
+    pthread_mutex_destroy(&service->reconnect_log_lock);
     free(service);
     return unsent;
+}
+
+/* Warns about an empty policy set and rules no configured bundle can match. */
+static void warn_unreachable_rules(cc_service *service, const cc_policy_set *policies)
+{
+    cc_bundle_set *bundles = cc_bundle_watcher_get(service->bundles);
+    cc_policy_set_warn_unreachable(policies, bundles, service->config->policy_dir);
+    cc_bundle_set_release(bundles);
 }
 
 cc_status cc_service_start(cc_config *config, cc_service **out, cc_err *err)
@@ -658,15 +799,18 @@ cc_status cc_service_start(cc_config *config, cc_service **out, cc_err *err)
     pthread_cond_init(&service->queue_ready, NULL);
     pthread_mutex_init(&service->closed_lock, NULL);
     pthread_cond_init(&service->closed_cond, NULL);
+    pthread_mutex_init(&service->reconnect_log_lock, NULL);
 
-    cc_status status = load_keys(service, err);
+    cc_status status = as_config_error(load_keys(service, err), err);
     if (status == CC_OK)
         status = create_cert_cache(service, err);
     if (status == CC_OK)
-        status = load_policies(config, &service->policies, err);
+        status = as_config_error(load_policies(config, &service->policies, err), err);
     if (status == CC_OK)
-        status = cc_bundle_watcher_start(config->bundle_sources, config->bundle_source_count, NULL,
-                                         &service->bundles, err);
+        status = as_config_error(cc_bundle_watcher_start(config->bundle_sources,
+                                                         config->bundle_source_count, NULL,
+                                                         &service->bundles, err),
+                                 err);
     if (status == CC_OK)
         status = connect_nats(service, err);
     if (status == CC_OK)
@@ -680,10 +824,7 @@ cc_status cc_service_start(cc_config *config, cc_service **out, cc_err *err)
         release_all(service);
         return status;
     }
-    cc_log_json(CC_LOG_INFO, "subscribed",
-                json_pack("{s:s, s:s, s:i, s:I}", "subject", CC_SERVICE_AUTH_SUBJECT, "queue_group",
-                          config->nats.queue_group, "workers", config->workers, "policies",
-                          (json_int_t)cc_policy_set_count(service->policies)));
+    warn_unreachable_rules(service, service->policies);
     *out = service;
     return CC_OK;
 }
@@ -704,6 +845,8 @@ cc_status cc_service_reload(cc_service *service, cc_err *err)
         cc_policy_set_release(old);
         cc_log_json(CC_LOG_INFO, "reload_ok",
                     json_pack("{s:I}", "policies", (json_int_t)cc_policy_set_count(fresh)));
+        /* The service holds a reference to fresh, and reload_lock keeps it in place. */
+        warn_unreachable_rules(service, fresh);
     } else {
         cc_policy_set_release(fresh);
         cc_log_json(CC_LOG_ERROR, "reload_failed",

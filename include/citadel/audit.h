@@ -74,6 +74,12 @@ void cc_audit_free(cc_audit *audit);
 
 void cc_audit_get_stats(cc_audit *audit, cc_audit_stats *stats);
 
+/* Returns what a failed JetStream call means and how to fix it, for the
+ * common causes (JetStream off for the server or the account, a stream name
+ * or subjects already taken, no storage left), else NULL. js_error is the
+ * jsErrCode of the call, status its natsStatus. The string is static. */
+const char *cc_audit_js_error_hint(natsStatus status, int js_error);
+
 /* Writes "<subject_prefix>.<decision>" into out; fails when it does not fit. */
 cc_status cc_audit_subject(const char *subject_prefix, const char *decision, char *out,
                            size_t out_size, cc_err *err);

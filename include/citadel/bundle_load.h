@@ -102,6 +102,9 @@ typedef struct cc_bundle_source {
     const char *jwt_path;
     /* Required for PEM, SPIFFE and SPIFFE_HELPER; bare or "spiffe://" form. */
     const char *trust_domain;
+    /* The config key that names path, such as "trust_domains[0].bundle_pem",
+     * for error messages; empty when the path did not come from a config. */
+    char config_key[64];
 } cc_bundle_source;
 
 /* Loads one source into set. A trust domain already in set is an error. */

@@ -27,6 +27,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "citadel/bundle.h"
 #include "citadel/error.h"
 
 /* An IPv4 or IPv6 network. IPv4 networks are stored as 4 address bytes. */
@@ -87,6 +88,13 @@ size_t cc_policy_set_count(const cc_policy_set *set);
 
 /* Returns rule i in load order (file name order, then order in the file). */
 const cc_policy_rule *cc_policy_set_at(const cc_policy_set *set, size_t i);
+
+/* Logs warnings about rules that can never allow a client. An empty set gets
+ * one warning that names dir. Otherwise each rule whose spiffe_id is in a
+ * trust domain without a bundle in bundles gets one, because it can never
+ * match. Returns the number of warnings logged. */
+size_t cc_policy_set_warn_unreachable(const cc_policy_set *set, const cc_bundle_set *bundles,
+                                      const char *dir);
 
 /* Reference counting; both are thread-safe. Release frees at zero and accepts NULL. */
 cc_policy_set *cc_policy_set_ref(cc_policy_set *set);

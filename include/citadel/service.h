@@ -23,7 +23,8 @@ typedef struct cc_service cc_service;
  * (retrying in the background when no server is reachable yet), starts the
  * audit publisher and the workers, and subscribes. Takes ownership of config,
  * also on failure. On success *out is owned by the caller, who ends it with
- * cc_service_stop(). */
+ * cc_service_stop(). A key, policy or bundle file that is missing or invalid
+ * gives CC_ERR_INVALID; invalid NATS credentials or TLS files do too. */
 cc_status cc_service_start(cc_config *config, cc_service **out, cc_err *err);
 
 /* Reloads the policy directory, then the trust bundles. When the policies

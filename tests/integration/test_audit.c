@@ -17,6 +17,7 @@
 #include <nats/nats.h>
 
 #include "citadel/audit.h"
+#include "citadel/log.h"
 #include "../support/natsrestart.h"
 #include "../support/natsserver.h"
 
@@ -297,5 +298,66 @@ Test(audit, invalid_events_rejected)
                  CC_ERR_INVALID);
     cr_expect_eq(cc_audit_subject("p", "allow", subject, sizeof(subject), NULL), CC_OK);
     cr_expect_str_eq(subject, "p.allow");
+    finish(audit, nc, server, store_dir);
+}
+
+/* Reads the whole file at path into a malloc'd string (caller frees). */
+static char *read_text(const char *path)
+{
+    FILE *file = fopen(path, "r");
+    cr_assert_not_null(file, "%s", path);
+    char *text = calloc(1, 65536);
+    cr_assert_not_null(text);
+    size_t n = fread(text, 1, 65535, file);
+    text[n] = '\0';
+    fclose(file);
+    return text;
+}
+
+Test(audit, stream_unavailable_names_cause)
+{
+    /* JetStream runs on the server, but account A does not enable it. */
+    char *store_dir = NULL;
+    cc_err err = {0};
+    cc_test_nats_server *server = cc_test_nats_server_new(&err);
+    cr_assert_not_null(server, "%s", err.message);
+    cr_assert_gt(asprintf(&store_dir, "%s/js", cc_test_nats_server_dir(server)), 0);
+    char *body = NULL;
+    cr_assert_gt(asprintf(&body,
+                          "jetstream { store_dir: \"%s\" }\n"
+                          "accounts { A: { users: [ { user: a, password: a } ] } }\n",
+                          store_dir),
+                 0);
+    cr_assert_eq(cc_test_nats_server_start(server, body, &err), CC_OK, "%s", err.message);
+    free(body);
+
+    char *url = NULL;
+    cr_assert_gt(asprintf(&url, "nats://a:a@127.0.0.1:%d", cc_test_nats_server_port(server)), 0);
+    natsConnection *nc = connect_to(url);
+    free(url);
+
+    char *log_path = NULL;
+    cr_assert_gt(asprintf(&log_path, "%s/audit.log", cc_test_nats_server_dir(server)), 0);
+    FILE *log_file = fopen(log_path, "w");
+    cr_assert_not_null(log_file);
+    cc_log_set_fd(fileno(log_file));
+
+    cc_audit *audit = start_audit(nc, 4);
+    char *log_text = NULL;
+    for (int i = 0; i < 100; i++) {
+        sleep_ms(50);
+        free(log_text);
+        log_text = read_text(log_path);
+        if (strstr(log_text, "audit_stream_unavailable") != NULL)
+            break;
+    }
+    cc_log_set_fd(2);
+    fclose(log_file);
+
+    cr_expect_not_null(strstr(log_text, "audit_stream_unavailable"), "%s", log_text);
+    cr_expect_not_null(strstr(log_text, "\"js_error\":10039"), "%s", log_text);
+    cr_expect_not_null(strstr(log_text, "jetstream: enabled"), "%s", log_text);
+    free(log_text);
+    free(log_path);
     finish(audit, nc, server, store_dir);
 }

@@ -680,7 +680,7 @@ Test(callout_e2e, other_ca_refused)
     natsStatus status = connect_workload("foreign", NULL, &nc);
 
     cr_assert_neq(status, NATS_OK);
-    expect_single_deny("x509svid_invalid", "X509-SVID rejected");
+    expect_single_deny("x509svid_invalid", "X509-SVID \"" ID_SENSOR "\" rejected: ");
     cc_test_cert_free(leaf);
 }
 

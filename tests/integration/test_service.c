@@ -424,12 +424,25 @@ Test(service, starts_before_server_is_up)
     cc_service *service = NULL;
     cr_assert_eq(cc_service_start(config, &service, &err), CC_OK, "%s", err.message);
     cr_expect(file_contains(log_path, "\"event\":\"connect_pending\""));
+    char *server_field = NULL;
+    cr_assert_gt(asprintf(&server_field, "\"servers\":[\"nats://127.0.0.1:%d\"]",
+                          cc_test_nats_server_port(f.server)),
+                 0);
+    cr_expect(file_contains(log_path, server_field), "connect_pending names the URL");
+    free(server_field);
+    cr_expect(file_contains(log_path, "\"error\":"), "connect_pending has the nats.c error");
+    cr_expect(file_contains(log_path, "\"confirmed\":false"), "subscribed is not confirmed yet");
+    cr_expect_not(file_contains(log_path, "\"confirmed\":true"));
+    cr_expect(wait_file_contains(log_path, "\"event\":\"reconnect_failed\"", 5000),
+              "a failed reconnect round is logged; see %s", log_path);
 
     pid_t restarted = 0;
     cr_assert_eq(cc_test_nats_server_bring_back(f.server, f.server_body, &restarted, &err), CC_OK,
                  "%s", err.message);
     cr_assert(wait_file_contains(log_path, "\"event\":\"connected\"", 15000),
               "service did not connect; see %s", log_path);
+    cr_expect(wait_file_contains(log_path, "\"confirmed\":true", 5000),
+              "subscribed is logged again once connected; see %s", log_path);
     sleep_ms(300);
     cr_expect_eq(connect_plain_client(&f), NATS_CONNECTION_AUTH_FAILED);
 

@@ -9,11 +9,12 @@
 
 typedef struct run_result {
     int exit_code;
-    char output[8192]; /* stdout */
+    char output[8192]; /* stdout, or stderr for run_binary_stream() with STDERR_FILENO */
 } run_result;
 
-/* Runs CITADEL_BIN with args (NULL-terminated, without argv[0]) and captures stdout. */
-static void run_binary(const char *const *args, run_result *result)
+/* Runs CITADEL_BIN with args (NULL-terminated, without argv[0]) and captures
+ * the output stream stream_fd (STDOUT_FILENO or STDERR_FILENO). */
+static void run_binary_stream(const char *const *args, int stream_fd, run_result *result)
 {
     const char *bin = getenv("CITADEL_BIN");
     cr_assert_not_null(bin, "CITADEL_BIN is not set; run the tests with `make check`");
@@ -29,7 +30,7 @@ static void run_binary(const char *const *args, run_result *result)
     pid_t pid = fork();
     cr_assert_geq(pid, 0);
     if (pid == 0) {
-        dup2(fds[1], STDOUT_FILENO);
+        dup2(fds[1], stream_fd);
         close(fds[0]);
         close(fds[1]);
         execv(bin, argv);
@@ -48,6 +49,11 @@ static void run_binary(const char *const *args, run_result *result)
     cr_assert_eq(waitpid(pid, &status, 0), pid);
     cr_assert(WIFEXITED(status));
     result->exit_code = WEXITSTATUS(status);
+}
+
+static void run_binary(const char *const *args, run_result *result)
+{
+    run_binary_stream(args, STDOUT_FILENO, result);
 }
 
 static size_t count_lines(const char *text)
@@ -94,4 +100,23 @@ Test(cli_spiffeid, usage_errors)
     run_binary((const char *const[]){"spiffeid", "--help", NULL}, &result);
     cr_assert_eq(result.exit_code, 0);
     cr_assert(strstr(result.output, "usage: citadel-callout spiffeid check ID...") != NULL);
+}
+
+Test(cli_spiffeid, unknown_subcommand_named)
+{
+    run_result result;
+    run_binary_stream((const char *const[]){"spiffeid", "foo", NULL}, STDERR_FILENO, &result);
+    cr_expect_eq(result.exit_code, 2);
+    cr_expect_not_null(strstr(result.output, "unknown subcommand \"foo\""), "%s", result.output);
+}
+
+Test(cli_main, version_flag)
+{
+    run_result flag;
+    run_binary((const char *const[]){"--version", NULL}, &flag);
+    cr_expect_eq(flag.exit_code, 0);
+    run_result command;
+    run_binary((const char *const[]){"version", NULL}, &command);
+    cr_expect_str_eq(flag.output, command.output);
+    cr_expect_not_null(strstr(flag.output, "citadel-callout "), "%s", flag.output);
 }

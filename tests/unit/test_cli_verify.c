@@ -175,7 +175,7 @@ Test(cli_svid, valid_chain_prints_json)
     cr_assert_str_eq(json_string_value(json_object_get(out, "spiffe_id")),
                      "spiffe://a.example/workload");
     cr_assert_str_eq(json_string_value(json_object_get(out, "trust_domain")), "a.example");
-    cr_assert_eq(strlen(json_string_value(json_object_get(out, "sha256_fingerprint"))), 64);
+    cr_assert_eq(strlen(json_string_value(json_object_get(out, "fingerprint_sha256"))), 64);
     cr_assert_not_null(json_string_value(json_object_get(out, "serial")));
 
     const char *not_after = json_string_value(json_object_get(out, "not_after"));
@@ -203,6 +203,9 @@ Test(cli_svid, other_domain_bundle_rejected)
         NULL, &r);
     cr_assert_eq(r.exit_code, 1);
     cr_assert(strstr(r.err, "a.example") != NULL, "%s", r.err);
+    cr_assert(strstr(r.err, "pass --trust-domain a.example") != NULL, "%s", r.err);
+    cr_assert(strstr(r.err, "--bundle") != NULL, "%s", r.err);
+    cr_assert(strstr(r.err, "configure one") == NULL, "%s", r.err);
     cr_assert_eq(r.out[0], '\0');
 }
 
@@ -335,6 +338,8 @@ Test(cli_jwtsvid, audience_mismatch_rejected)
         NULL, &r);
     cr_assert_eq(r.exit_code, 1);
     cr_assert(strstr(r.err, "audience") != NULL, "%s", r.err);
+    cr_assert(strstr(r.err, "\"someone-else\"") != NULL, "the token's audience: %s", r.err);
+    cr_assert(strstr(r.err, "[\"nats\"]") != NULL, "the configured audiences: %s", r.err);
     cr_assert_eq(r.out[0], '\0');
     free(token);
 }
@@ -378,5 +383,19 @@ Test(cli_jwtsvid, usage_errors)
                          NULL},
         NULL, &r);
     cr_assert_eq(r.exit_code, 1, "a PEM bundle has no JWT keys: %s", r.err);
+    free(token);
+}
+
+Test(cli_jwtsvid, pem_bundle_has_no_jwt_authority)
+{
+    char *token = mint("nats", time(NULL) + 300);
+    run_result r;
+    run((const char *[]){"jwtsvid", "verify", "--bundle", ca_path, "--trust-domain", "a.example",
+                         "--audience", "nats", token, NULL},
+        NULL, &r);
+    cr_assert_eq(r.exit_code, 1);
+    cr_assert(strstr(r.err, "PEM bundle contains only X.509 CAs") != NULL, "%s", r.err);
+    cr_assert(strstr(r.err, "SPIFFE bundle") != NULL, "names a bundle form with JWT keys: %s",
+              r.err);
     free(token);
 }

@@ -331,6 +331,9 @@ Test(jwtsvid, aud_mismatch_rejected)
                             "ES256", p256_key, &err),
                  CC_ERR_INVALID);
     cr_assert(strstr(err.message, "audience") != NULL, "%s", err.message);
+    cr_assert(strstr(err.message, "[\"x\", \"y\"]") != NULL, "token audiences: %s", err.message);
+    cr_assert(strstr(err.message, "[\"nats-callout\", \"other-service\"]") != NULL,
+              "configured audiences: %s", err.message);
 }
 
 Test(jwtsvid, aud_string_not_split)

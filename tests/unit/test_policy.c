@@ -6,6 +6,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "citadel/bundle.h"
+#include "citadel/log.h"
 #include "citadel/policy.h"
 
 static const cc_policy_defaults defaults = {.account = "APP", .max_ttl_seconds = 3600};
@@ -388,4 +390,75 @@ Test(policy, rule_host_and_type_checks)
 
     cc_policy_set_release(set);
     remove_dir(dir);
+}
+
+/* Runs cc_policy_set_warn_unreachable() on the rules in text (NULL: no files)
+ * with a bundle set for "citadel.mesh" only. Returns the warning count and
+ * stores the log output in log_out (caller frees). */
+static size_t warn_with_rules(const char *text, char **log_out)
+{
+    char *dir = make_dir();
+    if (text != NULL)
+        write_file(dir, "rules.json", text);
+    cc_err err = {0};
+    cc_policy_set *set = NULL;
+    cr_assert_eq(cc_policy_set_load_dir(dir, &defaults, &set, &err), CC_OK, "%s", err.message);
+
+    cc_bundle_set *bundles = cc_bundle_set_new();
+    cr_assert_not_null(bundles);
+    cr_assert_eq(cc_bundle_set_add(bundles, cc_bundle_new("citadel.mesh"), &err), CC_OK, "%s",
+                 err.message);
+
+    FILE *log = tmpfile();
+    cr_assert_not_null(log);
+    cc_log_set_fd(fileno(log));
+    size_t warnings = cc_policy_set_warn_unreachable(set, bundles, dir);
+    cc_log_set_fd(2);
+
+    rewind(log);
+    *log_out = calloc(1, 8192);
+    cr_assert_not_null(*log_out);
+    size_t n = fread(*log_out, 1, 8191, log);
+    (*log_out)[n] = '\0';
+    fclose(log);
+
+    cc_bundle_set_release(bundles);
+    cc_policy_set_release(set);
+    remove_dir(dir);
+    return warnings;
+}
+
+Test(policy, warns_rule_without_bundle)
+{
+    char *log = NULL;
+    size_t warnings = warn_with_rules(
+        "{\"rules\": [{\"name\": \"local\", \"spiffe_id\": \"spiffe://citadel.mesh/a\"},"
+        " {\"name\": \"remote\", \"spiffe_id\": \"spiffe://other.test/b\"}]}",
+        &log);
+    cr_expect_eq(warnings, 1);
+    cr_expect_not_null(strstr(log, "\"event\":\"policy_rule_unreachable\""), "%s", log);
+    cr_expect_not_null(strstr(log, "\"level\":\"warn\""), "%s", log);
+    cr_expect_not_null(strstr(log, "\"rule\":\"remote\""), "%s", log);
+    cr_expect_not_null(strstr(log, "\"trust_domain\":\"other.test\""), "%s", log);
+    cr_expect_null(strstr(log, "\"rule\":\"local\""), "%s", log);
+    free(log);
+}
+
+Test(policy, warns_empty_policy_dir)
+{
+    char *log = NULL;
+    cr_expect_eq(warn_with_rules(NULL, &log), 1);
+    cr_expect_not_null(strstr(log, "\"event\":\"policy_set_empty\""), "%s", log);
+    free(log);
+}
+
+Test(policy, no_warning_when_covered)
+{
+    char *log = NULL;
+    cr_expect_eq(warn_with_rules("{\"rules\": [{\"name\": \"local\", \"spiffe_id\": "
+                                 "\"spiffe://citadel.mesh/a\"}]}",
+                                 &log),
+                 0);
+    cr_expect_eq(log[0], '\0', "%s", log);
+    free(log);
 }

@@ -211,3 +211,116 @@ Test(service_exit, tls_service_exits_zero_on_sigterm)
     cr_assert_eq(WEXITSTATUS(status), 0);
     cr_assert(log_contains("\"result\":\"clean\""));
 }
+
+/* Replaces the first "from" in service.json with "to". */
+static void edit_config(const char *from, const char *to)
+{
+    char *path = path_in_dir("service.json");
+    FILE *file = fopen(path, "r");
+    cr_assert_not_null(file);
+    char text[4096] = {0};
+    size_t len = fread(text, 1, sizeof(text) - 1, file);
+    fclose(file);
+    text[len] = '\0';
+
+    char *at = strstr(text, from);
+    cr_assert_not_null(at, "service.json has no \"%s\"", from);
+    char *edited = NULL;
+    cr_assert_gt(asprintf(&edited, "%.*s%s%s", (int)(at - text), text, to, at + strlen(from)), 0);
+    write_file("service.json", edited, 0600);
+    free(edited);
+    free(path);
+}
+
+/* Runs `serve --config config_path` and returns its exit status; the service
+ * must exit on its own within READY_TIMEOUT_MS. */
+static int serve_exit_status(const char *config_path)
+{
+    const char *bin = getenv("CITADEL_BIN");
+    cr_assert_not_null(bin, "CITADEL_BIN is not set; run the tests with `make check`");
+    char *log = path_in_dir("service.log");
+
+    pid_t pid = fork();
+    cr_assert_neq(pid, -1);
+    if (pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        if (fd >= 0) {
+            dup2(fd, STDOUT_FILENO);
+            dup2(fd, STDERR_FILENO);
+        }
+        execl(bin, bin, "serve", "--config", config_path, (char *)NULL);
+        _exit(127);
+    }
+    free(log);
+
+    int status = wait_exit(pid, READY_TIMEOUT_MS);
+    cr_assert_neq(status, -1, "serve did not exit within %d ms", READY_TIMEOUT_MS);
+    cr_assert(WIFEXITED(status), "serve did not exit normally");
+    return WEXITSTATUS(status);
+}
+
+static int serve_fixture_config(void)
+{
+    char *config = path_in_dir("service.json");
+    int code = serve_exit_status(config);
+    free(config);
+    return code;
+}
+
+Test(service_exit, missing_bundle_exits_one)
+{
+    edit_config("\"bundle_pem\": \"ca.pem\"", "\"bundle_pem\": \"missing.pem\"");
+    cr_expect_eq(serve_fixture_config(), 1);
+    cr_expect(log_contains("trust_domains[0].bundle_pem"), "the message names the config key");
+    cr_expect(log_contains("correct the path"), "the message names the fix");
+}
+
+Test(service_exit, missing_policy_dir_exits_one)
+{
+    char *policies = path_in_dir("policies");
+    cr_assert_eq(rmdir(policies), 0);
+    free(policies);
+    cr_expect_eq(serve_fixture_config(), 1);
+    cr_expect(log_contains("policy_dir"));
+}
+
+Test(service_exit, invalid_policy_exits_one)
+{
+    write_file("policies/bad.json", "{\"rules\": [", 0600);
+    cr_expect_eq(serve_fixture_config(), 1);
+}
+
+Test(service_exit, missing_seed_exits_one)
+{
+    edit_config("\"issuer_seed_file\": \"issuer.seed\"", "\"issuer_seed_file\": \"missing.seed\"");
+    cr_expect_eq(serve_fixture_config(), 1);
+}
+
+Test(service_exit, duplicate_trust_domain_exits_one)
+{
+    edit_config("\"trust_domains\": [",
+                "\"trust_domains\": [{\"name\": \"citadel.test\", \"bundle_pem\": \"ca.pem\"}, ");
+    cr_expect_eq(serve_fixture_config(), 1);
+}
+
+Test(service_exit, key_as_bundle_exits_one)
+{
+    cc_test_cert_spec spec = cc_test_spec_ca("key as bundle");
+    cc_test_cert *ca = cc_test_cert_issue(&spec, NULL);
+    cr_assert_not_null(ca);
+    char *key_path = path_in_dir("key.pem");
+    cr_assert_eq(cc_test_write_key_pem(key_path, ca->key), 0);
+    free(key_path);
+    cc_test_cert_free(ca);
+
+    edit_config("\"bundle_pem\": \"ca.pem\"", "\"bundle_pem\": \"key.pem\"");
+    cr_expect_eq(serve_fixture_config(), 1);
+}
+
+Test(service_exit, config_directory_exits_one)
+{
+    cr_expect_eq(serve_exit_status(dir), 1);
+    cr_expect(log_contains("is a directory"), "the message says the path is a directory");
+    cr_expect_not(log_contains("invalid JSON"));
+}
