@@ -3,8 +3,6 @@
  * JSON object. The token is read from stdin with "-", which keeps it out of
  * the process list and shell history. */
 #include <getopt.h>
-#include <stdarg.h>
-#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +14,9 @@
 #include "citadel/cli.h"
 #include "citadel/jwtsvid.h"
 #include "citadel/rfc3339.h"
+#include "cli_verify_common.h"
+
+#define PREFIX "citadel-callout jwtsvid verify"
 
 /* Maximum number of --audience options. */
 #define MAX_AUDIENCES 16
@@ -52,26 +53,13 @@ typedef struct jwt_options {
     int64_t leeway;
 } jwt_options;
 
-/* Prints a usage error and returns CC_EXIT_USAGE. */
-static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-static int usage_error(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    fprintf(stderr, "citadel-callout jwtsvid verify: ");
-    vfprintf(stderr, fmt, ap);
-    fprintf(stderr, "\n");
-    va_end(ap);
-    return CC_EXIT_USAGE;
-}
-
 static int parse_leeway(const char *text, int64_t *out)
 {
     char *end = NULL;
     long long value = strtoll(text, &end, 10);
     if (end == text || *end != '\0' || value < 0 || value > 86400)
-        return usage_error("--leeway \"%s\" must be a number of seconds from 0 to 86400", text);
+        return cc_cli_verify_usage_error(
+            PREFIX, "--leeway \"%s\" must be a number of seconds from 0 to 86400", text);
     *out = value;
     return CC_EXIT_OK;
 }
@@ -89,12 +77,13 @@ static int apply_option(int c, jwt_options *options)
         return CC_EXIT_OK;
     case 'u':
         if (options->audience_count == MAX_AUDIENCES)
-            return usage_error("too many --audience options (at most %d)", MAX_AUDIENCES);
+            return cc_cli_verify_usage_error(PREFIX, "too many --audience options (at most %d)",
+                                             MAX_AUDIENCES);
         options->audiences[options->audience_count++] = optarg;
         return CC_EXIT_OK;
     case 'a':
         if (cc_rfc3339_parse(optarg, &options->at, &err) != CC_OK)
-            return usage_error("--at: %s", err.message);
+            return cc_cli_verify_usage_error(PREFIX, "--at: %s", err.message);
         return CC_EXIT_OK;
     case 'l':
         return parse_leeway(optarg, &options->leeway);
@@ -134,8 +123,9 @@ static int parse_options(int argc, char **argv, jwt_options *options)
         return CC_EXIT_USAGE;
     }
     if (options->audience_count == 0)
-        return usage_error("at least one --audience is required; a token is accepted only "
-                           "when it names one of them");
+        return cc_cli_verify_usage_error(
+            PREFIX, "at least one --audience is required; a token is accepted only "
+                    "when it names one of them");
     options->token_arg = argv[optind];
     return CC_EXIT_OK;
 }
@@ -183,25 +173,14 @@ static void print_info(const cc_jwtsvid_info *info, const char *audience)
  * the trust domain named by the token's subject. */
 static int load_bundles(const jwt_options *options, const char *token, cc_bundle_set **bundles)
 {
+    static const cc_cli_verify_subject words = {PREFIX, "token", "keys"};
     cc_spiffeid subject;
-    cc_err err;
     const char *fallback = NULL;
     if (options->trust_domain == NULL && cc_jwtsvid_peek_subject(token, &subject, NULL) == CC_OK)
         fallback = subject.trust_domain;
 
-    bool used_fallback = false;
-    if (cc_bundle_load_file_with_fallback(options->bundle_path, options->trust_domain, fallback,
-                                          bundles, &used_fallback, &err) != CC_OK) {
-        fprintf(stderr, "citadel-callout jwtsvid verify: %s\n", err.message);
-        return CC_EXIT_USAGE;
-    }
-    if (used_fallback)
-        fprintf(stderr,
-                "citadel-callout jwtsvid verify: note: %s does not name its trust domain, so "
-                "it was bound to \"%s\" from the token itself; pass --trust-domain to check "
-                "that these keys belong to it\n",
-                options->bundle_path, fallback);
-    return CC_EXIT_OK;
+    return cc_cli_verify_load_bundles(&words, options->bundle_path, options->trust_domain, fallback,
+                                      bundles);
 }
 
 static int verify(const jwt_options *options)
@@ -214,8 +193,8 @@ static int verify(const jwt_options *options)
     char *token = read_token(options->token_arg);
     if (token == NULL) {
         fprintf(stderr,
-                "citadel-callout jwtsvid verify: could not read the token from stdin "
-                "(unreadable, or longer than %d bytes)\n",
+                PREFIX ": could not read the token from stdin "
+                       "(unreadable, or longer than %d bytes)\n",
                 CC_JWTSVID_MAX_LEN);
         return CC_EXIT_USAGE;
     }
@@ -226,7 +205,7 @@ static int verify(const jwt_options *options)
 
     if (cc_jwtsvid_verify(token, bundles, options->audiences, options->audience_count, options->at,
                           options->leeway, &info, &err) != CC_OK) {
-        fprintf(stderr, "citadel-callout jwtsvid verify: %s\n", err.message);
+        fprintf(stderr, PREFIX ": %s\n", err.message);
         exit_code = CC_EXIT_INVALID;
         goto done;
     }
@@ -240,14 +219,12 @@ done:
 
 int cc_cli_jwtsvid(int argc, char **argv)
 {
-    if (argc < 2 || strcmp(argv[1], "verify") != 0) {
-        bool help = argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0);
-        print_usage(help ? stdout : stderr);
-        return help ? CC_EXIT_OK : CC_EXIT_USAGE;
-    }
+    int exit_code = cc_cli_verify_check_word(argc, argv, print_usage);
+    if (exit_code >= 0)
+        return exit_code;
 
     jwt_options options = {0};
-    int exit_code = parse_options(argc - 1, argv + 1, &options);
+    exit_code = parse_options(argc - 1, argv + 1, &options);
     if (exit_code < 0)
         return CC_EXIT_OK; /* --help */
     if (exit_code != CC_EXIT_OK)

@@ -3,7 +3,6 @@
  * one JSON object. Operators use it to check an SVID and a bundle before
  * pointing the service at them. */
 #include <getopt.h>
-#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +14,9 @@
 #include "citadel/cli.h"
 #include "citadel/rfc3339.h"
 #include "citadel/x509svid.h"
+#include "cli_verify_common.h"
+
+#define PREFIX "citadel-callout svid verify"
 
 static void print_usage(FILE *out)
 {
@@ -66,8 +68,7 @@ static int parse_options(int argc, char **argv, svid_options *options)
             break;
         case 'a':
             if (cc_rfc3339_parse(optarg, &options->at, &err) != CC_OK) {
-                fprintf(stderr, "citadel-callout svid verify: --at: %s\n", err.message);
-                return CC_EXIT_USAGE;
+                return cc_cli_verify_usage_error(PREFIX, "--at: %s", err.message);
             }
             break;
         case 'h':
@@ -106,26 +107,15 @@ static void print_info(const cc_x509svid_info *info)
 static int load_bundles(const svid_options *options, STACK_OF(X509) * chain,
                         cc_bundle_set **bundles)
 {
+    static const cc_cli_verify_subject words = {PREFIX, "SVID", "CAs"};
     cc_spiffeid leaf_id;
-    cc_err err;
     const char *fallback = NULL;
     if (options->trust_domain == NULL &&
         cc_x509svid_id_from_cert(sk_X509_value(chain, 0), &leaf_id, NULL) == CC_OK)
         fallback = leaf_id.trust_domain;
 
-    bool used_fallback = false;
-    if (cc_bundle_load_file_with_fallback(options->bundle_path, options->trust_domain, fallback,
-                                          bundles, &used_fallback, &err) != CC_OK) {
-        fprintf(stderr, "citadel-callout svid verify: %s\n", err.message);
-        return CC_EXIT_USAGE;
-    }
-    if (used_fallback)
-        fprintf(stderr,
-                "citadel-callout svid verify: note: %s does not name its trust domain, so it "
-                "was bound to \"%s\" from the SVID itself; pass --trust-domain to check that "
-                "these CAs belong to it\n",
-                options->bundle_path, fallback);
-    return CC_EXIT_OK;
+    return cc_cli_verify_load_bundles(&words, options->bundle_path, options->trust_domain, fallback,
+                                      bundles);
 }
 
 /* Prints why the chain failed. When the bundle file contains no bundle for the
@@ -137,12 +127,12 @@ static void print_failure(const svid_options *options, STACK_OF(X509) * chain,
     cc_spiffeid leaf_id;
     if (cc_x509svid_id_from_cert(sk_X509_value(chain, 0), &leaf_id, NULL) != CC_OK ||
         cc_bundle_set_find(bundles, leaf_id.trust_domain) != NULL) {
-        fprintf(stderr, "citadel-callout svid verify: %s\n", err->message);
+        fprintf(stderr, PREFIX ": %s\n", err->message);
         return;
     }
     fprintf(stderr,
-            "citadel-callout svid verify: %s has no bundle for trust domain \"%s\" of %s%s%s%s; "
-            "pass --trust-domain %s, or a --bundle file that contains that trust domain\n",
+            PREFIX ": %s has no bundle for trust domain \"%s\" of %s%s%s%s; "
+                   "pass --trust-domain %s, or a --bundle file that contains that trust domain\n",
             options->bundle_path, leaf_id.trust_domain, leaf_id.id,
             options->trust_domain != NULL ? " (--trust-domain bound it to \"" : "",
             options->trust_domain != NULL ? options->trust_domain : "",
@@ -158,7 +148,7 @@ static int verify(const svid_options *options)
     int exit_code = CC_EXIT_OK;
 
     if (cc_x509svid_load_pem_file(options->chain_path, &chain, &err) != CC_OK) {
-        fprintf(stderr, "citadel-callout svid verify: %s\n", err.message);
+        fprintf(stderr, PREFIX ": %s\n", err.message);
         exit_code = err.status == CC_ERR_INVALID ? CC_EXIT_INVALID : CC_EXIT_USAGE;
         goto done;
     }
@@ -181,14 +171,12 @@ done:
 
 int cc_cli_svid(int argc, char **argv)
 {
-    if (argc < 2 || strcmp(argv[1], "verify") != 0) {
-        bool help = argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0);
-        print_usage(help ? stdout : stderr);
-        return help ? CC_EXIT_OK : CC_EXIT_USAGE;
-    }
+    int exit_code = cc_cli_verify_check_word(argc, argv, print_usage);
+    if (exit_code >= 0)
+        return exit_code;
 
     svid_options options = {0};
-    int exit_code = parse_options(argc - 1, argv + 1, &options);
+    exit_code = parse_options(argc - 1, argv + 1, &options);
     if (exit_code < 0)
         return CC_EXIT_OK; /* --help */
     if (exit_code != CC_EXIT_OK)
