@@ -82,7 +82,7 @@ void cc_test_env_write_cert(const cc_test_env *env, const char *name, const cc_t
     free(path);
 }
 
-static void write_seed(const cc_test_env *env, const char *name, const cc_nkey *key)
+void cc_test_env_write_seed(const cc_test_env *env, const char *name, const cc_nkey *key)
 {
     char seed[CC_NKEY_SEED_LEN + 2];
     cc_nkey_seed_string(key, seed);
@@ -118,7 +118,7 @@ void cc_test_env_init(cc_test_env *env)
     cc_test_env_write(env, "auth.pass", password_line);
 
     cr_assert_eq(cc_nkey_generate(CC_NKEY_ACCOUNT, &env->issuer, NULL), CC_OK);
-    write_seed(env, "issuer.seed", &env->issuer);
+    cc_test_env_write_seed(env, "issuer.seed", &env->issuer);
 
     char *policies = cc_test_env_path(env, "policies");
     cr_assert_eq(mkdir(policies, 0700), 0);
@@ -141,16 +141,30 @@ void cc_test_env_cleanup(cc_test_env *env)
 
 void cc_test_env_start_server(cc_test_env *env, const char *clients_ca)
 {
+    cc_test_env_start_server_mode(env, clients_ca, NULL, true);
+}
+
+void cc_test_env_start_server_mode(cc_test_env *env, const char *clients_ca,
+                                   const cc_nkey *callout_xkey, bool verify)
+{
     char issuer[CC_NKEY_PUBLIC_LEN + 1];
     cc_nkey_public_string(&env->issuer, issuer);
 
+    char xkey_line[128] = "";
+    if (callout_xkey != NULL) {
+        char xkey[CC_NKEY_PUBLIC_LEN + 1];
+        cc_nkey_public_string(callout_xkey, xkey);
+        snprintf(xkey_line, sizeof(xkey_line), "    xkey: \"%s\"\n", xkey);
+    }
+
+    const char *verify_text = verify ? "true" : "false";
     char *config = NULL;
     int n = asprintf(&config,
                      "tls {\n"
                      "  cert_file: \"%1$s/server.pem\"\n"
                      "  key_file: \"%1$s/server.key\"\n"
                      "  ca_file: \"%1$s/%4$s\"\n"
-                     "  verify: true\n"
+                     "  verify: %6$s\n"
                      "  timeout: 2\n"
                      "}\n"
                      "jetstream { store_dir: \"%1$s/js\", max_mem: 64MB, max_file: 256MB }\n"
@@ -164,9 +178,10 @@ void cc_test_env_start_server(cc_test_env *env, const char *clients_ca)
                      "    issuer: \"%3$s\"\n"
                      "    auth_users: [ auth ]\n"
                      "    account: AUTH\n"
+                     "%5$s"
                      "  }\n"
                      "}\n",
-                     env->dir, env->password, issuer, clients_ca);
+                     env->dir, env->password, issuer, clients_ca, xkey_line, verify_text);
     cr_assert_gt(n, 0);
 
     cc_err err = {0};
@@ -297,8 +312,7 @@ void cc_test_env_start_service(cc_test_env *env)
     cc_test_sleep_ms(200);
 }
 
-/* Returns true when service.log contains a sanitizer report. */
-static bool service_log_has_sanitizer_report(const cc_test_env *env)
+bool cc_test_env_service_log_has_sanitizer_report(const cc_test_env *env)
 {
     char *path = cc_test_env_path(env, "service.log");
     FILE *file = fopen(path, "r");
@@ -337,7 +351,7 @@ int cc_test_env_stop_service(cc_test_env *env)
     /* The service's stderr goes to service.log, out of sight of
      * scripts/run-suite.sh, which scans only the test binary's output for
      * sanitizer reports. Copying the log to stderr lets it see them. */
-    if (service_log_has_sanitizer_report(env)) {
+    if (cc_test_env_service_log_has_sanitizer_report(env)) {
         fprintf(stderr, "citadel-callout reported sanitizer errors; its log follows\n");
         cc_test_env_print_service_log(env);
     }

@@ -75,6 +75,9 @@ void cc_test_env_write(const cc_test_env *env, const char *name, const char *con
  * name, so that a reader never sees a partial file. */
 void cc_test_env_replace(const cc_test_env *env, const char *name, const char *content);
 
+/* Writes the seed of key and a newline to name (mode 0600). */
+void cc_test_env_write_seed(const cc_test_env *env, const char *name, const cc_nkey *key);
+
 /* Writes cert as NAME.pem and its key as NAME.key. */
 void cc_test_env_write_cert(const cc_test_env *env, const char *name, const cc_test_cert *cert);
 
@@ -87,6 +90,13 @@ void cc_test_env_write_certs(const cc_test_env *env, const char *name, X509 *con
  * auth_callout with the env's issuer. */
 void cc_test_env_start_server(cc_test_env *env, const char *clients_ca);
 
+/* Starts nats-server as cc_test_env_start_server() does, with two changes.
+ * When callout_xkey is not NULL, auth_callout.xkey is its public key, so the
+ * server encrypts callout requests. When verify is false, the server sets
+ * verify: false, so clients without a certificate reach the callout. */
+void cc_test_env_start_server_mode(cc_test_env *env, const char *clients_ca,
+                                   const cc_nkey *callout_xkey, bool verify);
+
 /* Starts $CITADEL_BIN serve --config service.json with MALLOC_PERTURB_ set
  * (glibc then fills freed memory, so a use after free fails every time) and
  * waits until it logs "subscribed". */
@@ -97,6 +107,10 @@ void cc_test_env_start_service(cc_test_env *env);
  * service.log contains a sanitizer report, it is copied to stderr, where
  * scripts/run-suite.sh finds it. */
 int cc_test_env_stop_service(cc_test_env *env);
+
+/* Returns true when service.log contains a sanitizer report (LeakSanitizer,
+ * AddressSanitizer or UBSan "runtime error:"). */
+bool cc_test_env_service_log_has_sanitizer_report(const cc_test_env *env);
 
 /* Sends signal_number to the running service. */
 void cc_test_env_signal_service(const cc_test_env *env, int signal_number);
