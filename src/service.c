@@ -323,15 +323,16 @@ static void handle_request(cc_service *service, work_item *item)
         cc_log_json(CC_LOG_ERROR, "decision_failed",
                     json_pack("{s:s, s:s}", "decision_id", decision.id, "error", err.message));
 
-    const char *reply = natsMsg_GetReply(item->msg);
-    publish_response(service, &decision, reply);
-    log_decision(&decision, (monotonic_ns() - item->received_ns) / 1000, reply);
-
-    /* Blocks while the audit queue is full, which slows this worker instead
-     * of losing the event. */
+    /* The event is queued before the response goes out, so no client is
+     * admitted before its audit event exists. Blocks while the audit queue
+     * is full, which slows this worker instead of losing the event. */
     if (cc_audit_submit(service->audit, take_audit_event(&decision), &err) != CC_OK)
         cc_log_json(CC_LOG_ERROR, "audit_submit_failed",
                     json_pack("{s:s, s:s}", "decision_id", decision.id, "error", err.message));
+
+    const char *reply = natsMsg_GetReply(item->msg);
+    publish_response(service, &decision, reply);
+    log_decision(&decision, (monotonic_ns() - item->received_ns) / 1000, reply);
 
     cc_decision_clear(&decision);
     cc_bundle_set_release(bundles);
