@@ -202,6 +202,7 @@ cat >"$RUN/citadel-callout.json" <<EOF
   "issuer_seed_file": "keys/issuer.seed",
   "xkey_seed_file": "keys/xkey.seed",
   "default_account": "APP",
+  "accounts": ["APP"],
   "max_ttl_seconds": 3600,
   "trust_domains": [
     {"name": "citadel.mesh", "bundle_pem": "pki/ca.pem"}

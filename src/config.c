@@ -553,6 +553,15 @@ static cc_status load_audit(cc_config *config, json_t *root, cc_err *err)
     return status;
 }
 
+static bool contains_string(char *const *strings, size_t count, const char *value)
+{
+    for (size_t i = 0; i < count; i++) {
+        if (strcmp(strings[i], value) == 0)
+            return true;
+    }
+    return false;
+}
+
 static cc_status load_general(cc_config *config, json_t *root, cc_err *err)
 {
     int64_t workers = 0;
@@ -562,6 +571,15 @@ static cc_status load_general(cc_config *config, json_t *root, cc_err *err)
     if (status == CC_OK && contains_any(config->default_account, " \t\r\n"))
         status = cc_err_set(err, CC_ERR_INVALID,
                             "key \"default_account\" must be an account name without whitespace");
+    if (status == CC_OK)
+        status = get_string_array(root, "accounts", "accounts", false, &config->accounts,
+                                  &config->account_count, err);
+    if (status == CC_OK && config->account_count > 0 &&
+        !contains_string(config->accounts, config->account_count, config->default_account))
+        status = cc_err_set(err, CC_ERR_INVALID,
+                            "key \"default_account\" is \"%s\", which is not in \"accounts\"; "
+                            "add it there or name an account that the nats-server config defines",
+                            config->default_account);
     if (status == CC_OK)
         status = get_integer(root, "max_ttl_seconds", "max_ttl_seconds", 1, 366 * 24 * 3600,
                              CC_CONFIG_DEFAULT_MAX_TTL_SECONDS, &config->max_ttl_seconds, err);
@@ -626,6 +644,7 @@ static cc_status load_root(cc_config *config, json_t *root, cc_err *err)
         "nats",          "issuer_seed_file", "xkey_seed_file", "default_account", "max_ttl_seconds",
         "trust_domains", "bundle_map",       "spiffe_helper",  "jwt_svid",        "policy_dir",
         "audit",         "workers",          "log_level",      "cert_cache_size",
+        "accounts",
     };
     if (!json_is_object(root))
         return cc_err_set(err, CC_ERR_INVALID, "the config must be a JSON object");
@@ -715,6 +734,7 @@ void cc_config_free(cc_config *config)
     free(config->issuer_seed_file);
     free(config->xkey_seed_file);
     free(config->default_account);
+    free_strings(config->accounts, config->account_count);
     free(config->policy_dir);
     free(config->path);
     free(config->dir);

@@ -544,6 +544,17 @@ static cc_status parse_spiffe_id(json_t *object, const rule_context *ctx, cc_pol
     return CC_OK;
 }
 
+static bool is_known_account(const cc_policy_defaults *defaults, const char *name)
+{
+    if (defaults->known_account_count == 0)
+        return true;
+    for (size_t i = 0; i < defaults->known_account_count; i++) {
+        if (strcmp(defaults->known_accounts[i], name) == 0)
+            return true;
+    }
+    return false;
+}
+
 static cc_status parse_account_and_ttl(json_t *object, const rule_context *ctx,
                                        const cc_policy_defaults *defaults, cc_policy_rule *rule,
                                        cc_err *err)
@@ -558,6 +569,11 @@ static cc_status parse_account_and_ttl(json_t *object, const rule_context *ctx,
                           "must be a non-empty account name without whitespace, such as "
                           "\"APP\"");
         name = json_string_value(account);
+        if (!is_known_account(defaults, name))
+            return reject(err, ctx, "account",
+                          "\"%s\" is not in the config's \"accounts\" list; add it there (and "
+                          "to the nats-server config) or name an existing account",
+                          name);
     }
     rule->account = strdup(name);
     if (rule->account == NULL)

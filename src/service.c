@@ -583,7 +583,9 @@ static cc_status connect_nats(cc_service *service, cc_err *err)
 static cc_status load_policies(const cc_config *config, cc_policy_set **out, cc_err *err)
 {
     cc_policy_defaults defaults = {.account = config->default_account,
-                                   .max_ttl_seconds = config->max_ttl_seconds};
+                                   .max_ttl_seconds = config->max_ttl_seconds,
+                                   .known_accounts = (const char *const *)config->accounts,
+                                   .known_account_count = config->account_count};
     return cc_policy_set_load_dir(config->policy_dir, &defaults, out, err);
 }
 

@@ -66,6 +66,11 @@ typedef struct cc_config {
     char *issuer_seed_file; /* absolute; account seed ("SA...") that signs responses */
     char *xkey_seed_file;   /* absolute, or NULL; curve seed ("SX...") for sealed requests */
     char *default_account;
+    /* Accounts that exist on the nats-server ("accounts" key), or NULL with a
+     * count of 0 when the key is absent. When present, default_account and
+     * every policy rule's account must be one of them. */
+    char **accounts;
+    size_t account_count;
     int64_t max_ttl_seconds;
     /* Trust bundle sources in config order: each "trust_domains" entry (PEM
      * or SPIFFE bundle), then "bundle_map", then "spiffe_helper". Paths are

@@ -390,6 +390,34 @@ Test(config, rejections_name_the_key)
     fixture_cleanup(&f);
 }
 
+Test(config, accounts_list_loaded)
+{
+    fixture f;
+    fixture_init(&f);
+    cc_config *config;
+    cc_err err = {0};
+    const char *text = "{" MINIMAL_NATS ", " MINIMAL_REST ", \"accounts\": [\"APP\", \"OPS\"]}";
+    cr_assert_eq(load(&f, text, &config, &err), CC_OK, "%s", err.message);
+    cr_assert_eq(config->account_count, 2);
+    cr_assert_str_eq(config->accounts[0], "APP");
+    cr_assert_str_eq(config->accounts[1], "OPS");
+    cc_config_free(config);
+    fixture_cleanup(&f);
+}
+
+Test(config, accounts_without_default_rejected)
+{
+    fixture f;
+    fixture_init(&f);
+    cc_config *config;
+    cc_err err = {0};
+    const char *text = "{" MINIMAL_NATS ", " MINIMAL_REST ", \"accounts\": [\"OPS\"]}";
+    cr_assert_eq(load(&f, text, &config, &err), CC_ERR_INVALID);
+    cr_assert_not_null(strstr(err.message, "\"APP\", which is not in \"accounts\""), "%s",
+                       err.message);
+    fixture_cleanup(&f);
+}
+
 Test(config, account_with_space_rejected)
 {
     fixture f;

@@ -100,6 +100,53 @@ Test(policy, loads_rules_with_defaults)
     remove_dir(dir);
 }
 
+Test(policy, unknown_account_rejected)
+{
+    static const char *const accounts[] = {"APP", "OPS"};
+    const cc_policy_defaults known = {.account = "APP",
+                                      .max_ttl_seconds = 3600,
+                                      .known_accounts = accounts,
+                                      .known_account_count = 2};
+    char *dir = make_dir();
+    write_file(dir, "rules.json",
+               "{\"rules\": [{\"name\": \"ghost\", \"spiffe_id\": "
+               "\"spiffe://citadel.mesh/agent/ghost\", \"account\": \"GHOST\"}]}");
+    cc_policy_set *set = NULL;
+    cc_err err = {0};
+
+    cr_assert_eq(cc_policy_set_load_dir(dir, &known, &set, &err), CC_ERR_INVALID);
+    cr_assert_null(set);
+    cr_assert_not_null(strstr(err.message, "key \"account\""), "%s", err.message);
+    cr_assert_not_null(strstr(err.message, "\"GHOST\" is not in the config's \"accounts\" list"),
+                       "%s", err.message);
+
+    /* Without a list of known accounts the same rule loads. */
+    cr_assert_eq(cc_policy_set_load_dir(dir, &defaults, &set, &err), CC_OK, "%s", err.message);
+    cr_assert_str_eq(cc_policy_set_match(set, "spiffe://citadel.mesh/agent/ghost")->account, "GHOST");
+    cc_policy_set_release(set);
+    remove_dir(dir);
+}
+
+Test(policy, known_account_accepted)
+{
+    static const char *const accounts[] = {"APP", "OPS"};
+    const cc_policy_defaults known = {.account = "APP",
+                                      .max_ttl_seconds = 3600,
+                                      .known_accounts = accounts,
+                                      .known_account_count = 2};
+    char *dir = make_dir();
+    write_file(dir, "rules.json",
+               "{\"rules\": [{\"name\": \"ops\", \"spiffe_id\": "
+               "\"spiffe://citadel.mesh/service/ops\", \"account\": \"OPS\"}]}");
+    cc_policy_set *set = NULL;
+    cc_err err = {0};
+
+    cr_assert_eq(cc_policy_set_load_dir(dir, &known, &set, &err), CC_OK, "%s", err.message);
+    cr_assert_str_eq(cc_policy_set_match(set, "spiffe://citadel.mesh/service/ops")->account, "OPS");
+    cc_policy_set_release(set);
+    remove_dir(dir);
+}
+
 Test(policy, match_is_exact)
 {
     char *dir = make_dir();
