@@ -15,7 +15,7 @@ set -euo pipefail
 NATS_VERSION=2.10.27
 NATS_DIR=/opt/citadel-callout/nats-server-${NATS_VERSION}
 PACKAGES=(build-essential pkg-config libnats-dev libssl-dev libjwt-dev libjansson-dev
-          libsodium-dev libcriterion-dev openssl ca-certificates iproute2)
+          libsodium-dev libcriterion-dev openssl ca-certificates)
 
 log() { printf 'install-deps: %s\n' "$*" >&2; }
 

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Runs one Criterion test binary and fails when it fails or when a sanitizer
 # reported anything. Criterion runs each test in a child process, and
-# LeakSanitizer reports leaks only when that child exits, after Criterion has
-# already counted the test as passed; so the output is scanned as well.
+# LeakSanitizer reports leaks only when that child exits. Criterion has
+# counted the test as passed by then, so the output is scanned as well.
 set -uo pipefail
 
 binary=$1

@@ -72,7 +72,7 @@ typedef struct cc_policy_defaults {
     const char *account;     /* borrowed; required */
     int64_t max_ttl_seconds; /* > 0; also the ceiling for a rule's own value */
     /* Accounts a rule may name (borrowed). With a count of 0 any account
-     * name is accepted; otherwise a rule naming another account is rejected,
+     * name is accepted. Otherwise a rule naming another account is rejected,
      * because nats-server would reject every client placed there. */
     const char *const *known_accounts;
     size_t known_account_count;

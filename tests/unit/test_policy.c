@@ -12,6 +12,13 @@
 
 static const cc_policy_defaults defaults = {.account = "APP", .max_ttl_seconds = 3600};
 
+/* The same defaults with a list of the accounts the server has. */
+static const char *const known_account_names[] = {"APP", "OPS"};
+static const cc_policy_defaults known_defaults = {.account = "APP",
+                                                  .max_ttl_seconds = 3600,
+                                                  .known_accounts = known_account_names,
+                                                  .known_account_count = 2};
+
 static char *make_dir(void)
 {
     char *dir = strdup("/tmp/citadel-policy-XXXXXX");
@@ -102,11 +109,6 @@ Test(policy, loads_rules_with_defaults)
 
 Test(policy, unknown_account_rejected)
 {
-    static const char *const accounts[] = {"APP", "OPS"};
-    const cc_policy_defaults known = {.account = "APP",
-                                      .max_ttl_seconds = 3600,
-                                      .known_accounts = accounts,
-                                      .known_account_count = 2};
     char *dir = make_dir();
     write_file(dir, "rules.json",
                "{\"rules\": [{\"name\": \"ghost\", \"spiffe_id\": "
@@ -114,7 +116,7 @@ Test(policy, unknown_account_rejected)
     cc_policy_set *set = NULL;
     cc_err err = {0};
 
-    cr_assert_eq(cc_policy_set_load_dir(dir, &known, &set, &err), CC_ERR_INVALID);
+    cr_assert_eq(cc_policy_set_load_dir(dir, &known_defaults, &set, &err), CC_ERR_INVALID);
     cr_assert_null(set);
     cr_assert_not_null(strstr(err.message, "key \"account\""), "%s", err.message);
     cr_assert_not_null(strstr(err.message, "\"GHOST\" is not in the config's \"accounts\" list"),
@@ -129,11 +131,6 @@ Test(policy, unknown_account_rejected)
 
 Test(policy, known_account_accepted)
 {
-    static const char *const accounts[] = {"APP", "OPS"};
-    const cc_policy_defaults known = {.account = "APP",
-                                      .max_ttl_seconds = 3600,
-                                      .known_accounts = accounts,
-                                      .known_account_count = 2};
     char *dir = make_dir();
     write_file(dir, "rules.json",
                "{\"rules\": [{\"name\": \"ops\", \"spiffe_id\": "
@@ -141,7 +138,7 @@ Test(policy, known_account_accepted)
     cc_policy_set *set = NULL;
     cc_err err = {0};
 
-    cr_assert_eq(cc_policy_set_load_dir(dir, &known, &set, &err), CC_OK, "%s", err.message);
+    cr_assert_eq(cc_policy_set_load_dir(dir, &known_defaults, &set, &err), CC_OK, "%s", err.message);
     cr_assert_str_eq(cc_policy_set_match(set, "spiffe://citadel.mesh/service/ops")->account, "OPS");
     cc_policy_set_release(set);
     remove_dir(dir);
